@@ -1,0 +1,261 @@
+import { createServer, request as httpRequest, type Server } from "node:http";
+import { connect as netConnect, type AddressInfo } from "node:net";
+import { isIPv4, isLoopback, Resolver } from "../gateway/resolver/resolver.ts";
+import {
+  OffLoopbackError,
+  type ForwardRequest,
+  type ForwardResponse,
+  type ProbeRequest,
+  type ProbeResult,
+  type Transport,
+} from "../gateway/net/transport.ts";
+import { chatCompletionBody, isChatPath, type BackendMode, type BackendSpec } from "./backend.ts";
+
+export interface BackendState {
+  spec: BackendSpec;
+  /** The 127.0.0.x address its host names resolve to. */
+  ip: string;
+  probes: number;
+  chatRequests: number;
+}
+
+/**
+ * Mock upstreams, addressed the way the gateway sees them (a 127.0.0.x address and any port).
+ * `loopback` runs a real HTTP server per backend on 127.0.0.1; `simulated` answers in memory
+ * (for high-volume property runs). Both are the gateway's Transport.
+ */
+export abstract class BackendPool implements Transport {
+  abstract readonly kind: "loopback" | "simulated";
+  protected readonly byName = new Map<string, BackendState>();
+  protected readonly byIp = new Map<string, BackendState>();
+
+  constructor(readonly resolver: Resolver) {}
+
+  async add(spec: BackendSpec): Promise<BackendState> {
+    if (this.byName.has(spec.name)) throw new Error(`backend "${spec.name}" is defined twice`);
+    if (spec.hosts.length === 0) throw new Error(`backend "${spec.name}" has no hosts`);
+    const first = spec.hosts[0]!;
+    const ip = isIPv4(first) ? first : this.resolver.has(first) ? this.resolver.resolveAll(first)[0]! : this.resolver.allocate(first);
+    if (!isLoopback(ip)) throw new OffLoopbackError(ip);
+    for (const h of spec.hosts) if (!isIPv4(h) && !this.resolver.has(h)) this.resolver.add(h, ip);
+    const state: BackendState = { spec: { ...spec, hosts: [...spec.hosts] }, ip, probes: 0, chatRequests: 0 };
+    this.byName.set(spec.name, state);
+    this.byIp.set(ip, state);
+    await this.started(state);
+    return state;
+  }
+
+  get(name: string): BackendState {
+    const s = this.byName.get(name);
+    if (!s) throw new Error(`unknown backend "${name}" (defined: ${[...this.byName.keys()].join(", ") || "none"})`);
+    return s;
+  }
+
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+
+  async setMode(name: string, mode: BackendMode): Promise<void> {
+    const s = this.get(name);
+    const was = s.spec.mode;
+    s.spec.mode = mode;
+    await this.modeChanged(s, was);
+  }
+
+  protected abstract started(state: BackendState): Promise<void>;
+  protected abstract modeChanged(state: BackendState, was: BackendMode): Promise<void>;
+  abstract probe(req: ProbeRequest): Promise<ProbeResult>;
+  abstract forward(req: ForwardRequest): Promise<ForwardResponse>;
+  abstract close(): Promise<void>;
+
+  protected backendFor(ip: string): BackendState | undefined {
+    if (!isLoopback(ip)) throw new OffLoopbackError(ip);
+    return this.byIp.get(ip);
+  }
+}
+
+function statusFor(mode: BackendMode): number {
+  return mode.kind === "status" ? mode.status : 200;
+}
+
+/** Backends answered in memory: no sockets, instant, deterministic. */
+export class SimulatedBackends extends BackendPool {
+  readonly kind = "simulated" as const;
+
+  protected async started(): Promise<void> {}
+  protected async modeChanged(): Promise<void> {}
+
+  async probe(req: ProbeRequest): Promise<ProbeResult> {
+    const b = this.backendFor(req.ip);
+    if (!b) return { kind: "refused", error: `connect() to ${req.ip}:${req.port} failed (no backend)` };
+    b.probes += 1;
+    const mode = b.spec.mode;
+    if (mode.kind === "down") return { kind: "refused", error: `connect() to ${req.ip}:${req.port} failed (111: Connection refused)` };
+    if (mode.kind === "slow" && mode.delayMs >= req.timeoutMs) return { kind: "timeout" };
+    return req.type === "tcp" ? { kind: "status", status: 0 } : { kind: "status", status: statusFor(mode) };
+  }
+
+  async forward(req: ForwardRequest): Promise<ForwardResponse> {
+    const b = this.backendFor(req.ip);
+    if (!b || b.spec.mode.kind === "down") throw new Error(`connect() to ${req.ip}:${req.port} failed (111: Connection refused)`);
+    if (b.spec.mode.kind === "slow" && b.spec.mode.delayMs >= req.timeoutMs) throw new Error("upstream timed out");
+    b.chatRequests += isChatPath(req.path) ? 1 : 0;
+    const status = statusFor(b.spec.mode);
+    const body = status === 200 ? chatCompletionBody(b.spec.name, req.body) : JSON.stringify({ error: { message: `mock ${b.spec.name} answers ${status}` } });
+    return { status, headers: { "content-type": "application/json", "x-mock-backend": b.spec.name }, body };
+  }
+
+  async close(): Promise<void> {}
+}
+
+interface Listening {
+  server?: Server;
+  port: number;
+}
+
+/** Real HTTP servers on 127.0.0.1, one per backend; `down` closes the port. */
+export class LoopbackBackends extends BackendPool {
+  readonly kind = "loopback" as const;
+  private readonly servers = new Map<string, Listening>();
+
+  protected async started(state: BackendState): Promise<void> {
+    const l: Listening = { port: 0 };
+    this.servers.set(state.spec.name, l);
+    if (state.spec.mode.kind !== "down") await this.listen(state, l);
+    else await this.reservePort(l);
+  }
+
+  protected async modeChanged(state: BackendState, was: BackendMode): Promise<void> {
+    const l = this.servers.get(state.spec.name)!;
+    if (state.spec.mode.kind === "down" && was.kind !== "down") await this.stopServer(l);
+    if (state.spec.mode.kind !== "down" && was.kind === "down") await this.listen(state, l);
+  }
+
+  /** The real port a backend listens on (for tests and the serve banner). */
+  portOf(name: string): number {
+    return this.servers.get(name)!.port;
+  }
+
+  private async reservePort(l: Listening): Promise<void> {
+    const s = createServer();
+    await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+    l.port = (s.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private listen(state: BackendState, l: Listening): Promise<void> {
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        const mode = state.spec.mode;
+        const answer = (): void => {
+          const chat = req.method === "POST" && isChatPath(req.url ?? "");
+          const status = statusFor(mode);
+          if (chat) state.chatRequests += 1;
+          else state.probes += 1;
+          res.writeHead(status, { "content-type": "application/json", "x-mock-backend": state.spec.name, connection: "close" });
+          res.end(chat && status === 200 ? chatCompletionBody(state.spec.name, body) : JSON.stringify({ backend: state.spec.name, status }));
+        };
+        if (mode.kind === "slow") setTimeout(answer, mode.delayMs).unref();
+        else answer();
+      });
+    });
+    server.keepAliveTimeout = 1;
+    return new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(l.port, "127.0.0.1", () => {
+        l.port = (server.address() as AddressInfo).port;
+        l.server = server;
+        resolve();
+      });
+    });
+  }
+
+  private async stopServer(l: Listening): Promise<void> {
+    const s = l.server;
+    if (!s) return;
+    delete l.server;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private address(ip: string, port: number): { host: string; port: number } {
+    const b = this.backendFor(ip);
+    if (b) return { host: "127.0.0.1", port: this.servers.get(b.spec.name)!.port };
+    return { host: ip.replace(/^\[|\]$/g, ""), port };
+  }
+
+  probe(req: ProbeRequest): Promise<ProbeResult> {
+    const target = this.address(req.ip, req.port);
+    if (req.type === "tcp") {
+      return new Promise((resolve) => {
+        const sock = netConnect(target);
+        const timer = setTimeout(() => {
+          sock.destroy();
+          resolve({ kind: "timeout" });
+        }, req.timeoutMs);
+        sock.once("connect", () => {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve({ kind: "status", status: 0 });
+        });
+        sock.once("error", (e) => {
+          clearTimeout(timer);
+          resolve({ kind: "refused", error: e.message });
+        });
+      });
+    }
+    const headers: Record<string, string> = { connection: "close" };
+    if (req.hostHeader) headers.host = req.hostHeader;
+    for (const line of req.headers) {
+      const i = line.indexOf(":");
+      if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+    }
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (r: ProbeResult): void => {
+        if (!done) {
+          done = true;
+          resolve(r);
+        }
+      };
+      const r = httpRequest({ ...target, path: req.path, method: "GET", headers, agent: false }, (res) => {
+        res.resume();
+        finish({ kind: "status", status: res.statusCode ?? 0 });
+      });
+      r.setTimeout(req.timeoutMs, () => {
+        finish({ kind: "timeout" });
+        r.destroy();
+      });
+      r.on("error", (e) => finish({ kind: "refused", error: e.message }));
+      r.end();
+    });
+  }
+
+  forward(req: ForwardRequest): Promise<ForwardResponse> {
+    const target = this.address(req.ip, req.port);
+    return new Promise((resolve, reject) => {
+      const r = httpRequest(
+        { ...target, path: req.path, method: req.method, headers: { ...req.headers, connection: "close" }, agent: false },
+        (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => (body += c.toString()));
+          res.on("end", () => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") headers[k] = v;
+            resolve({ status: res.statusCode ?? 502, headers, body });
+          });
+        },
+      );
+      r.setTimeout(req.timeoutMs, () => r.destroy(new Error("upstream timed out")));
+      r.on("error", reject);
+      r.end(req.body);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const l of this.servers.values()) await this.stopServer(l);
+    this.servers.clear();
+  }
+}

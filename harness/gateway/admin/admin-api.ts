@@ -1,0 +1,165 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { Clock } from "../clock/clock.ts";
+import type { Store } from "../config/store.ts";
+import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../http-types.ts";
+import type { EndpointParser } from "../plugins/ai-proxy-multi/endpoint.ts";
+import { PLUGIN_NAME } from "../plugins/ai-proxy-multi/plugin.ts";
+import { aiProxyMultiSchema } from "../plugins/ai-proxy-multi/schema.ts";
+import { routeSchema } from "./route-schema.ts";
+
+export const DEFAULT_ADMIN_KEY = "edd1c9f034335f136f87ad84b625c8f1";
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** PATCH semantics: objects merge key by key, every other value (arrays too) replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isObject(target) || !isObject(patch)) return structuredClone(patch);
+  const out: Json = { ...structuredClone(target) };
+  for (const [k, v] of Object.entries(patch)) out[k] = k in out ? mergePatch(out[k], v) : structuredClone(v);
+  return out;
+}
+
+function describe(errors: ErrorObject[] | null | undefined): string {
+  const e = errors?.find((x) => x.keyword !== "if" && x.keyword !== "anyOf" && x.keyword !== "allOf") ?? errors?.[0];
+  if (!e) return "invalid";
+  const where = e.instancePath ? `property "${e.instancePath.slice(1).replace(/\//g, ".")}" validation failed: ` : "";
+  const extra = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : e.keyword === "additionalProperties" ? ` ("${(e.params as { additionalProperty: string }).additionalProperty}")` : "";
+  return `${where}${e.message ?? "invalid"}${extra}`;
+}
+
+export interface AdminOptions {
+  store: Store;
+  prefix: string;
+  clock: Clock;
+  apiKey?: string;
+  /** The release's endpoint parser decides which `override.endpoint` values are accepted. */
+  parseEndpoint: EndpointParser;
+}
+
+/**
+ * The Admin API for routes: PUT/POST/PATCH/GET/DELETE under /apisix/admin/routes, key in
+ * X-API-KEY, schema checked (defaults filled in, as APISIX stores them), written to the store.
+ */
+export class AdminApi {
+  private readonly validateRoute: ValidateFunction;
+  private readonly validatePlugin: ValidateFunction;
+  private nextId = 1;
+
+  constructor(private readonly opts: AdminOptions) {
+    const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false });
+    this.validateRoute = ajv.compile(routeSchema);
+    this.validatePlugin = ajv.compile(aiProxyMultiSchema);
+  }
+
+  private key(id: string): string {
+    return `${this.opts.prefix}/routes/${id}`;
+  }
+
+  async handle(req: GatewayRequest): Promise<GatewayResponse> {
+    const apiKey = headerOf(req, "x-api-key");
+    if (apiKey !== (this.opts.apiKey ?? DEFAULT_ADMIN_KEY)) {
+      return jsonResponse(401, { error_msg: "failed to check token", description: apiKey ? "wrong apikey" : "missing apikey" });
+    }
+    const path = req.path.split("?")[0]!.replace(/\/+$/, "");
+    const m = /^\/apisix\/admin\/routes(?:\/([^/]+))?$/.exec(path);
+    if (!m) return jsonResponse(404, { error_msg: `Unsupported resource type: ${path.split("/")[3] ?? ""}` });
+    const id = m[1];
+    const method = req.method.toUpperCase();
+    try {
+      if (method === "GET") return id ? await this.get(id) : await this.list();
+      if (method === "DELETE" && id) return await this.remove(id);
+      if (method === "PUT") return await this.put(id, req.body);
+      if (method === "POST" && !id) return await this.put(undefined, req.body, true);
+      if (method === "PATCH" && id) return await this.patch(id, req.body);
+    } catch (e) {
+      return jsonResponse(503, { error_msg: `store unavailable: ${(e as Error).message}` });
+    }
+    return jsonResponse(405, { error_msg: `method ${method} not allowed on ${path}` });
+  }
+
+  private parseBody(body: string): { value?: Json; error?: GatewayResponse } {
+    if (body.trim() === "") return { error: jsonResponse(400, { error_msg: "invalid request body: empty request body" }) };
+    let value: unknown;
+    try {
+      value = JSON.parse(body);
+    } catch (e) {
+      return { error: jsonResponse(400, { error_msg: `invalid request body: ${(e as Error).message}` }) };
+    }
+    if (!isObject(value)) return { error: jsonResponse(400, { error_msg: "invalid request body: expected a JSON object" }) };
+    return { value };
+  }
+
+  /** Validate a whole route, filling defaults; returns the error message or undefined. */
+  check(route: Json): string | undefined {
+    if (!this.validateRoute(route)) return `invalid configuration: ${describe(this.validateRoute.errors)}`;
+    const plugins = (route.plugins ?? {}) as Json;
+    for (const [name, conf] of Object.entries(plugins)) {
+      if (name !== PLUGIN_NAME) return `unknown plugin [${name}]`;
+      if (!this.validatePlugin(conf)) return `failed to check the configuration of plugin ${name} err: ${describe(this.validatePlugin.errors)}`;
+      const instances = (conf as { instances: { override?: { endpoint?: string } }[] }).instances;
+      for (const ins of instances) {
+        const ep = ins.override?.endpoint;
+        if (ep !== undefined && !this.opts.parseEndpoint(ep)) return `failed to check the configuration of plugin ${name} err: invalid endpoint`;
+      }
+    }
+    return undefined;
+  }
+
+  private async write(id: string, route: Json, created: boolean, createTime?: number): Promise<GatewayResponse> {
+    const now = Math.floor(this.opts.clock.now() / 1000);
+    const value = { ...route, id, create_time: createTime ?? now, update_time: now };
+    const err = this.check(value);
+    if (err) return jsonResponse(400, { error_msg: err });
+    const revision = await this.opts.store.put(this.key(id), JSON.stringify(value));
+    const kv = await this.opts.store.get(this.key(id));
+    return jsonResponse(created ? 201 : 200, { key: this.key(id), value, modifiedIndex: revision, createdIndex: kv?.createRevision ?? revision }, { revision });
+  }
+
+  private async put(pathId: string | undefined, body: string, generateId = false): Promise<GatewayResponse> {
+    const { value, error } = this.parseBody(body);
+    if (error) return error;
+    const bodyId = value!.id !== undefined ? String(value!.id) : undefined;
+    if (pathId && bodyId && bodyId !== pathId) return jsonResponse(400, { error_msg: "wrong route id" });
+    let id = pathId ?? bodyId;
+    if (!id) {
+      if (!generateId) return jsonResponse(400, { error_msg: "missing route id" });
+      id = String(Date.now()) + String(this.nextId++).padStart(4, "0");
+    }
+    const existing = await this.opts.store.get(this.key(id));
+    const createTime = existing ? (JSON.parse(existing.value) as Json).create_time : undefined;
+    const { create_time: _c, update_time: _u, ...rest } = value!;
+    return this.write(id, rest, !existing, typeof createTime === "number" ? createTime : undefined);
+  }
+
+  private async patch(id: string, body: string): Promise<GatewayResponse> {
+    const { value, error } = this.parseBody(body);
+    if (error) return error;
+    const existing = await this.opts.store.get(this.key(id));
+    if (!existing) return jsonResponse(404, { error_msg: `route ${id} not found` });
+    const stored = JSON.parse(existing.value) as Json;
+    const merged = mergePatch(stored, value) as Json;
+    if (merged.id !== undefined && String(merged.id) !== id) return jsonResponse(400, { error_msg: "wrong route id" });
+    return this.write(id, merged, false, typeof stored.create_time === "number" ? stored.create_time : undefined);
+  }
+
+  private async get(id: string): Promise<GatewayResponse> {
+    const kv = await this.opts.store.get(this.key(id));
+    if (!kv) return jsonResponse(404, { error_msg: `route ${id} not found` });
+    return jsonResponse(200, { key: kv.key, value: JSON.parse(kv.value), modifiedIndex: kv.modRevision, createdIndex: kv.createRevision });
+  }
+
+  private async list(): Promise<GatewayResponse> {
+    const { kvs } = await this.opts.store.range(`${this.opts.prefix}/routes/`);
+    return jsonResponse(200, { total: kvs.length, list: kvs.map((kv) => ({ key: kv.key, value: JSON.parse(kv.value), modifiedIndex: kv.modRevision, createdIndex: kv.createRevision })) });
+  }
+
+  private async remove(id: string): Promise<GatewayResponse> {
+    const revision = await this.opts.store.delete(this.key(id));
+    if (revision === undefined) return jsonResponse(404, { error_msg: `route ${id} not found` });
+    return jsonResponse(200, { deleted: "1", key: this.key(id) }, { revision });
+  }
+}

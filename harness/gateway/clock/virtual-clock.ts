@@ -1,0 +1,101 @@
+import type { Clock, TimerCallback, TimerHandle } from "./clock.ts";
+
+interface Scheduled {
+  due: number;
+  seq: number;
+  interval: number | undefined;
+  fn: TimerCallback;
+  cancelled: boolean;
+}
+
+/**
+ * A clock that only moves when told. Due timers fire in (due time, creation order), each awaited,
+ * so a run is deterministic. A timer due exactly at the end of an advance fires within it.
+ */
+export class VirtualClock implements Clock {
+  readonly kind = "virtual" as const;
+  private current: number;
+  private seq = 0;
+  private timers: Scheduled[] = [];
+  private advancing: Promise<void> = Promise.resolve();
+
+  constructor(startMs: number = Date.UTC(2026, 0, 1, 0, 0, 0)) {
+    this.current = startMs;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  every(intervalMs: number, fn: TimerCallback): TimerHandle {
+    return this.schedule(intervalMs, intervalMs, fn);
+  }
+
+  after(delayMs: number, fn: TimerCallback): TimerHandle {
+    return this.schedule(delayMs, undefined, fn);
+  }
+
+  sleep(ms: number): Promise<void> {
+    return this.advance(ms);
+  }
+
+  /** Move time forward by `ms`, firing every timer that falls due on the way. */
+  advance(ms: number): Promise<void> {
+    // Serialise advances so concurrent callers cannot interleave timer work.
+    const run = this.advancing.then(() => this.runUntil(this.current + Math.max(0, ms)));
+    this.advancing = run.catch(() => undefined);
+    return run;
+  }
+
+  stopAll(): void {
+    for (const t of this.timers) t.cancelled = true;
+    this.timers = [];
+  }
+
+  /** How many live timers there are (for tests of teardown). */
+  pendingTimers(): number {
+    return this.timers.filter((t) => !t.cancelled).length;
+  }
+
+  private schedule(delayMs: number, interval: number | undefined, fn: TimerCallback): TimerHandle {
+    const entry: Scheduled = {
+      due: this.current + Math.max(0, delayMs),
+      seq: this.seq++,
+      interval,
+      fn,
+      cancelled: false,
+    };
+    this.timers.push(entry);
+    return {
+      cancel: () => {
+        entry.cancelled = true;
+      },
+    };
+  }
+
+  private nextDue(target: number): Scheduled | undefined {
+    let best: Scheduled | undefined;
+    for (const t of this.timers) {
+      if (t.cancelled || t.due > target) continue;
+      if (!best || t.due < best.due || (t.due === best.due && t.seq < best.seq)) best = t;
+    }
+    return best;
+  }
+
+  private async runUntil(target: number): Promise<void> {
+    for (;;) {
+      const t = this.nextDue(target);
+      if (!t) break;
+      this.current = Math.max(this.current, t.due);
+      if (t.interval !== undefined && t.interval > 0) {
+        t.due += t.interval;
+        t.seq = this.seq++;
+      } else {
+        t.cancelled = true;
+      }
+      await t.fn();
+    }
+    this.timers = this.timers.filter((t) => !t.cancelled);
+    this.current = target;
+  }
+}

@@ -1,0 +1,172 @@
+import type { ErrorLog } from "../log/error-log.ts";
+import type { KeyValue, Store, Watch, WatchBatch } from "./store.ts";
+
+export interface RouteValue {
+  id?: string | number;
+  uri?: string;
+  uris?: string[];
+  methods?: string[];
+  plugins?: Record<string, unknown>;
+  upstream?: unknown;
+  [key: string]: unknown;
+}
+
+/** One config item as APISIX keeps it in memory: a fresh object for every change of the key. */
+export interface ConfigItem {
+  key: string;
+  value: RouteValue;
+  modifiedIndex: number;
+  createdIndex: number;
+}
+
+const RESOURCE_TYPES = new Set(["routes", "services", "upstreams", "stream_routes"]);
+
+/**
+ * The gateway's view of `<prefix>/routes/`, fed by a store watch like APISIX's config_etcd: each
+ * put builds a brand-new object from the stored JSON (runtime fields on the old one are gone), a
+ * broken watch triggers a full reload that rebuilds every object.
+ */
+export class ConfigCache {
+  private readonly items = new Map<string, ConfigItem>();
+  private watch: Watch | undefined;
+  private applied = 0;
+  private waiters: { rev: number; resolve: () => void }[] = [];
+  private stopped = false;
+  private resyncing: Promise<void> | undefined;
+  /** How many full reloads happened (the first load counts). */
+  reloads = 0;
+
+  constructor(
+    private readonly store: Store,
+    readonly prefix: string,
+    private readonly log: ErrorLog,
+  ) {}
+
+  get routesPrefix(): string {
+    return `${this.prefix}/routes/`;
+  }
+
+  get appliedRevision(): number {
+    return this.applied;
+  }
+
+  async start(): Promise<void> {
+    await this.reload();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const w = this.watch;
+    this.watch = undefined;
+    await w?.cancel();
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+  }
+
+  /** Resolve once the cache has applied every change up to `rev`. */
+  waitForRevision(rev: number, timeoutMs = 5000): Promise<void> {
+    if (this.applied >= rev || this.stopped) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        reject(new Error(`config cache did not apply revision ${rev} within ${timeoutMs} ms (applied: ${this.applied})`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push({ rev, resolve: done });
+    });
+  }
+
+  /** Every route, in key order. */
+  routes(): ConfigItem[] {
+    return [...this.items.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+
+  getRoute(id: string): ConfigItem | undefined {
+    return this.items.get(`${this.routesPrefix}${id}`);
+  }
+
+  /**
+   * fetch_latest_conf: strip a `#json.path` suffix and the prefix, accept only the four resource
+   * types, return the current object (or nothing when it is gone).
+   */
+  fetchLatestConf(resourcePath: string): ConfigItem | undefined {
+    let path = resourcePath.split("#")[0]!;
+    if (path.startsWith(this.prefix + "/")) path = path.slice(this.prefix.length);
+    const m = /^\/([^/]+)\/([^/]+)$/.exec(path);
+    if (!m || !RESOURCE_TYPES.has(m[1]!)) return undefined;
+    if (m[1] !== "routes") return undefined;
+    return this.items.get(`${this.routesPrefix}${m[2]}`);
+  }
+
+  private toItem(kv: KeyValue): ConfigItem | undefined {
+    try {
+      return { key: kv.key, value: JSON.parse(kv.value) as RouteValue, modifiedIndex: kv.modRevision, createdIndex: kv.createRevision };
+    } catch {
+      this.log.write("error", { file: "core/config_etcd.lua", line: 460, fn: "load_full_data" }, `failed to decode ${kv.key}: invalid JSON`, "init_worker_by_lua*");
+      return undefined;
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const { kvs, revision } = await this.store.range(this.routesPrefix);
+    this.items.clear();
+    for (const kv of kvs) {
+      const item = this.toItem(kv);
+      if (item) this.items.set(kv.key, item);
+    }
+    this.reloads += 1;
+    this.setApplied(revision);
+    if (this.stopped) return;
+    this.watch = await this.store.watch(this.routesPrefix, revision + 1, {
+      onBatch: (batch) => this.apply(batch),
+      onBroken: (reason) => this.onBroken(reason),
+    });
+  }
+
+  private apply(batch: WatchBatch): void {
+    let top = this.applied;
+    for (const ev of batch.events) {
+      if (ev.type === "put") {
+        const item = this.toItem(ev.kv);
+        if (item) this.items.set(ev.kv.key, item);
+        top = Math.max(top, ev.kv.modRevision);
+      } else {
+        this.items.delete(ev.key);
+        top = Math.max(top, ev.modRevision);
+      }
+    }
+    this.setApplied(top);
+  }
+
+  private onBroken(reason: string): void {
+    if (this.stopped || this.resyncing) return;
+    this.watch = undefined;
+    this.log.write("warn", { file: "core/config_etcd.lua", line: 690, fn: "sync_data" }, `watch of ${this.routesPrefix} broken (${reason}), reloading all`, "ngx.timer");
+    this.resyncing = this.reload()
+      .catch((e: unknown) => {
+        this.log.write("error", { file: "core/config_etcd.lua", line: 700, fn: "sync_data" }, `failed to reload ${this.routesPrefix}: ${(e as Error).message}`, "ngx.timer");
+      })
+      .finally(() => {
+        this.resyncing = undefined;
+      });
+  }
+
+  /** Resolve once more than `after` full reloads have completed (after an etcd restart). */
+  async waitForReload(after: number, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.reloads <= after || this.resyncing) {
+      if (Date.now() > deadline) throw new Error(`config cache did not reload within ${timeoutMs} ms`);
+      await (this.resyncing ?? new Promise((r) => setTimeout(r, 5)));
+    }
+  }
+
+  private setApplied(rev: number): void {
+    this.applied = Math.max(this.applied, rev);
+    const ready = this.waiters.filter((w) => w.rev <= this.applied);
+    this.waiters = this.waiters.filter((w) => w.rev > this.applied);
+    for (const w of ready) w.resolve();
+  }
+}

@@ -1,0 +1,256 @@
+import { JSONPath } from "jsonpath-plus";
+import type { Clock, TimerHandle } from "../clock/clock.ts";
+import type { ConfigItem } from "../config/config-cache.ts";
+import type { ErrorLog } from "../log/error-log.ts";
+import { errorText, indexNil } from "../lua/lua-error.ts";
+import type { Transport } from "../net/transport.ts";
+import type { ConstructResult } from "../plugins/ai-proxy-multi/construct-upstream.ts";
+import type { Instance, Upstream } from "../plugins/ai-proxy-multi/types.ts";
+import type { ManagerBehaviour } from "./behaviour.ts";
+import { Checker } from "./checker.ts";
+
+const FILE = "healthcheck_manager.lua";
+const DELAYED_CLEAR_TIMEOUT = 10;
+const TIMER_INTERVAL_MS = 1000;
+
+export interface WorkingItem {
+  version: string;
+  checker: Checker;
+  checks: Upstream["checks"];
+}
+
+export interface UpstreamConstructor {
+  constructUpstream(instance: Instance | undefined): ConstructResult;
+}
+
+export interface ManagerEnv {
+  clock: Clock;
+  log: ErrorLog;
+  transport: Transport;
+  fetchLatestConf(resourcePath: string): ConfigItem | undefined;
+  /** Plugins that build upstreams for checkers, by name. */
+  plugins: Record<string, UpstreamConstructor>;
+}
+
+/** The plugin named in a resource path's JSON part, e.g. `plugins['ai-proxy-multi']`. */
+export function pluginNameOf(resourcePath: string): string | undefined {
+  const json = resourcePath.includes("#") ? resourcePath.slice(resourcePath.indexOf("#") + 1) : resourcePath;
+  return /^plugins\['([^']+)'\]/.exec(json)?.[1] ?? /^plugins\["([^"]+)"\]/.exec(json)?.[1] ?? /^plugins\.([^.]+)/.exec(json)?.[1];
+}
+
+export function jsonPathOf(resourcePath: string): string {
+  return "$." + resourcePath.slice(resourcePath.indexOf("#") + 1);
+}
+
+export function upstreamVersion(modifiedIndex: number, nodesVer: number | undefined): string {
+  return `${modifiedIndex}${nodesVer ?? ""}`;
+}
+
+/**
+ * healthcheck_manager: checkers for resources, keyed by resource path. Requests ask for a checker
+ * at a version (`fetchChecker`); two 1-second timers build the waiting ones and retire the ones
+ * whose resource changed. The behaviour that differs between releases comes from `behaviour`.
+ */
+export class HealthCheckManager {
+  /** resource path -> wanted version */
+  readonly waitingPool = new Map<string, string>();
+  /** resource path -> working checker and its version */
+  readonly workingPool = new Map<string, WorkingItem>();
+  private timers: TimerHandle[] = [];
+
+  constructor(
+    private readonly env: ManagerEnv,
+    private readonly behaviour: ManagerBehaviour,
+  ) {}
+
+  start(): void {
+    this.timers.push(this.env.clock.every(TIMER_INTERVAL_MS, () => this.protectedRun("timer_create_checker", this.behaviour.lines.createFailed, () => this.timerCreateChecker())));
+    this.timers.push(this.env.clock.every(TIMER_INTERVAL_MS, () => this.protectedRun("timer_working_pool_check", this.behaviour.lines.workingFailed, () => this.timerWorkingPoolCheck())));
+  }
+
+  stop(): void {
+    for (const t of this.timers) t.cancel();
+    this.timers = [];
+    for (const item of this.workingPool.values()) item.checker.stop();
+  }
+
+  fetchChecker(resourcePath: string, resourceVer: string): Checker | undefined {
+    const working = this.workingPool.get(resourcePath);
+    if (working && working.version === resourceVer) return working.checker;
+    if (this.waitingPool.get(resourcePath) !== resourceVer) this.waitingPool.set(resourcePath, resourceVer);
+    if (this.behaviour.fetchCheckerKeepsLiveChecker && working && !working.checker.dead) return working.checker;
+    return undefined;
+  }
+
+  /** Whether a node may take traffic according to a checker. */
+  fetchNodeStatus(checker: Checker | undefined, ip: string, port: number, hostname?: string): [boolean | undefined, string?] {
+    if (!checker || checker.dead) return [true];
+    const [ok, err] = checker.getTargetStatus(ip, port, hostname);
+    if (err === "target not found" && this.behaviour.targetNotFoundIsUsable) {
+      this.env.log.write("warn", { file: FILE, line: 267, fn: "fetch_node_status" }, `health check target status not available yet, treat as unknown, addr: ${ip}:${port}, host: ${hostname ?? "nil"}`, "ngx.timer");
+      return [true];
+    }
+    return [ok, err];
+  }
+
+  /** ngx.timer.every's callback: a pcall whose failure is logged and ends this tick's loop. */
+  private async protectedRun(name: string, line: number, body: () => void): Promise<void> {
+    try {
+      body();
+    } catch (e) {
+      this.env.log.write("error", { file: FILE, line }, `failed to run ${name}: ${errorText(e)}`, "ngx.timer");
+    }
+  }
+
+  /**
+   * Build the upstream for a resource path from the latest config. Unguarded releases index the
+   * result of construct_upstream directly, which throws when it is nil.
+   */
+  private buildUpstream(resourcePath: string, conf: ConfigItem, indexLine: number, phase: "creating" | "checking"): { upstream?: Upstream; constructorConfig: unknown; error?: string; raised?: boolean } {
+    const pluginName = pluginNameOf(resourcePath);
+    if (!pluginName) return { upstream: (conf.value.upstream as Upstream | undefined) ?? (conf.value as unknown as Upstream), constructorConfig: conf.value };
+    const jsonPath = jsonPathOf(resourcePath);
+    const constructorConfig = JSONPath({ path: jsonPath, json: conf.value, wrap: false }) as Instance | undefined;
+    const plugin = this.env.plugins[pluginName];
+    if (!plugin) throw new Error(`module 'apisix.plugins.${pluginName}' not found`);
+    if (!this.behaviour.guardsConstructResult) {
+      const result = plugin.constructUpstream(constructorConfig);
+      if (!result.ok) throw indexNil(FILE, indexLine, "upstream");
+      result.upstream.resource_key = resourcePath;
+      return { upstream: result.upstream, constructorConfig };
+    }
+    let result: ConstructResult;
+    let raised = false;
+    try {
+      result = plugin.constructUpstream(constructorConfig);
+    } catch (e) {
+      raised = true;
+      result = { ok: false, error: errorText(e) };
+    }
+    if (!result.ok) {
+      const line = phase === "creating" ? this.behaviour.lines.guardCreate : raised ? this.behaviour.lines.guardWorkingError : this.behaviour.lines.guardWorkingWarn;
+      const level = phase === "creating" || raised ? "error" : "warn";
+      this.env.log.write(
+        level,
+        { file: FILE, line, fn: phase === "creating" ? "timer_create_checker" : "timer_working_pool_check" },
+        `[${phase} checker] unable to construct upstream for plugin: ${pluginName}, resource path: ${resourcePath}, json path: ${jsonPath}, error: ${result.error}`,
+        "ngx.timer",
+      );
+      return { constructorConfig, error: result.error, raised };
+    }
+    result.upstream.resource_key = resourcePath;
+    return { upstream: result.upstream, constructorConfig };
+  }
+
+  private createChecker(upstream: Upstream): Checker | undefined {
+    if (!upstream.checks) return undefined;
+    const checker = new Checker(`upstream#${upstream.resource_key}`, upstream.checks, this.env);
+    const host = upstream.checks.active?.host;
+    const port = upstream.checks.active?.port;
+    for (const node of upstream.nodes) {
+      const hostHeader = this.behaviour.probeHostFromDomain ? node.domain : undefined;
+      checker.addTarget(node.host, port ?? node.port, host, true, hostHeader);
+    }
+    return checker;
+  }
+
+  /** Bring an existing checker's targets in line with the upstream's nodes (checks unchanged). */
+  private syncTargets(checker: Checker, upstream: Upstream): void {
+    const port = upstream.checks?.active?.port;
+    const host = upstream.checks?.active?.host;
+    const wanted = new Set(upstream.nodes.map((n) => `${n.host}:${port ?? n.port}`));
+    for (const t of checker.targetList()) if (!wanted.has(`${t.ip}:${t.port}`)) checker.removeTarget(t.ip, t.port, t.hostname);
+    for (const n of upstream.nodes) checker.addTarget(n.host, port ?? n.port, host, true, this.behaviour.probeHostFromDomain ? n.domain : undefined);
+  }
+
+  private retire(checker: Checker, markDead: boolean): void {
+    if (markDead) checker.dead = true;
+    checker.delayedClear(DELAYED_CLEAR_TIMEOUT);
+    checker.stop();
+  }
+
+  timerCreateChecker(): void {
+    if (this.waitingPool.size === 0) return;
+    const snapshot = [...this.waitingPool];
+    for (const [resourcePath, resourceVer] of snapshot) {
+      this.createOne(resourcePath, resourceVer);
+      // Reached only when createOne did not throw: a crash leaves the entry for the next tick.
+      this.waitingPool.delete(resourcePath);
+    }
+  }
+
+  private createOne(resourcePath: string, resourceVer: string): void {
+    const existing = this.workingPool.get(resourcePath);
+    if (existing && existing.version === resourceVer) return;
+    const conf = this.env.fetchLatestConf(resourcePath);
+    if (!conf) return;
+    const built = this.buildUpstream(resourcePath, conf, this.behaviour.lines.createIndex, "creating");
+    const upstream = built.upstream;
+    if (!upstream) return;
+    if (upstreamVersion(conf.modifiedIndex, upstream._nodes_ver) !== resourceVer) return;
+
+    if (this.behaviour.keepsCheckerOnVersionChange) {
+      if (upstream.nodes.length === 0) return;
+      if (existing && !existing.checker.dead && upstream.checks && deepEqual(existing.checks, upstream.checks)) {
+        this.syncTargets(existing.checker, upstream);
+        this.workingPool.set(resourcePath, { version: resourceVer, checker: existing.checker, checks: upstream.checks });
+        return;
+      }
+      if (existing) existing.checker.delayedClear(DELAYED_CLEAR_TIMEOUT);
+      const checker = this.createChecker(upstream);
+      if (!checker) {
+        if (existing) {
+          this.retire(existing.checker, true);
+          this.workingPool.delete(resourcePath);
+        }
+        return;
+      }
+      this.workingPool.set(resourcePath, { version: resourceVer, checker, checks: upstream.checks });
+      if (existing) this.retire(existing.checker, true);
+      return;
+    }
+
+    if (existing) this.retire(existing.checker, false);
+    const checker = this.createChecker(upstream);
+    if (!checker) return;
+    this.workingPool.set(resourcePath, { version: resourceVer, checker, checks: upstream.checks });
+  }
+
+  timerWorkingPoolCheck(): void {
+    if (this.workingPool.size === 0) return;
+    const snapshot = [...this.workingPool];
+    for (const [resourcePath, item] of snapshot) {
+      const conf = this.env.fetchLatestConf(resourcePath);
+      let destroy = true;
+      if (conf) {
+        const built = this.buildUpstream(resourcePath, conf, this.behaviour.lines.workingIndex, "checking");
+        const upstream = built.upstream;
+        // A guarded release keeps the checker through a transient failure, but not when the
+        // instance itself is gone.
+        if (!upstream && built.constructorConfig !== undefined) destroy = false;
+        if (upstream) {
+          const current = upstreamVersion(conf.modifiedIndex, upstream._nodes_ver);
+          if (item.version === current) destroy = false;
+          else if (this.behaviour.keepsCheckerOnVersionChange && upstream.checks && upstream.nodes.length > 0) {
+            destroy = false;
+            if (this.waitingPool.get(resourcePath) !== current) this.waitingPool.set(resourcePath, current);
+          }
+        }
+      }
+      if (destroy) {
+        this.workingPool.delete(resourcePath);
+        this.retire(item.checker, true);
+      }
+    }
+  }
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}

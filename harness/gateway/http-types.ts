@@ -1,0 +1,26 @@
+/** A transport-neutral HTTP exchange: the in-process target calls handlers with these directly. */
+export interface GatewayRequest {
+  method: string;
+  /** Path with query string. */
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface GatewayResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** Admin writes: the store revision the write produced (the caller may wait for the cache). */
+  revision?: number;
+}
+
+export function jsonResponse(status: number, value: unknown, extra: Partial<GatewayResponse> = {}): GatewayResponse {
+  return { status, headers: { "content-type": "application/json" }, body: JSON.stringify(value), ...extra };
+}
+
+export function headerOf(req: GatewayRequest, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [k, v] of Object.entries(req.headers)) if (k.toLowerCase() === lower) return v;
+  return undefined;
+}

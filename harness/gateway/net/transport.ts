@@ -1,0 +1,51 @@
+/**
+ * How the gateway reaches upstream nodes: health-check probes and forwarded chat requests.
+ * Node addresses are what APISIX would see (the resolved 127.0.0.x and the logical port, e.g. 443);
+ * a transport maps them onto mock backends, and refuses anything outside loopback.
+ */
+
+export interface ProbeRequest {
+  ip: string;
+  port: number;
+  type: "http" | "https" | "tcp";
+  path: string;
+  /** Host header (checks.active.host, or the node's domain). */
+  hostHeader?: string;
+  /** `Name: value` lines, as in checks.active.req_headers. */
+  headers: string[];
+  timeoutMs: number;
+}
+
+export type ProbeResult =
+  | { kind: "status"; status: number }
+  | { kind: "timeout" }
+  | { kind: "refused"; error: string };
+
+export interface ForwardRequest {
+  ip: string;
+  port: number;
+  scheme: string;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  timeoutMs: number;
+}
+
+export interface ForwardResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface Transport {
+  probe(req: ProbeRequest): Promise<ProbeResult>;
+  forward(req: ForwardRequest): Promise<ForwardResponse>;
+  close(): Promise<void>;
+}
+
+export class OffLoopbackError extends Error {
+  constructor(ip: string) {
+    super(`refusing to connect to ${ip}: only loopback addresses are allowed`);
+  }
+}

@@ -1,0 +1,117 @@
+import { readFileSync } from "node:fs";
+import { LoopbackBackends, SimulatedBackends, type BackendPool } from "../backends/pool.ts";
+import type { BackendMode } from "../backends/backend.ts";
+import { VirtualClock } from "../gateway/clock/virtual-clock.ts";
+import type { Store } from "../gateway/config/store.ts";
+import { Gateway } from "../gateway/gateway.ts";
+import type { LogLevel } from "../gateway/log/error-log.ts";
+import { Resolver } from "../gateway/resolver/resolver.ts";
+import type { VersionProfile } from "../gateway/versions/profile.ts";
+import type { HttpResult, ObservedLogLine, Target, TargetSetup } from "./target.ts";
+import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
+
+export const DEFAULT_HOSTS_FILE = new URL("../../fixtures/hosts.json", import.meta.url);
+
+export function defaultHosts(): Record<string, string> {
+  return JSON.parse(readFileSync(DEFAULT_HOSTS_FILE, "utf8")) as Record<string, string>;
+}
+
+export interface InprocOptions extends TargetSetup {
+  profile: VersionProfile;
+  store: Store;
+  prefix?: string;
+  /** Real HTTP backends on loopback (default) or in-memory ones (property runs). */
+  network?: "loopback" | "simulated";
+  logLevel?: LogLevel;
+  logFile?: string;
+  startMs?: number;
+}
+
+function result(r: { status: number; headers: Record<string, string>; body: string }): HttpResult {
+  return { status: r.status, headers: r.headers, body: r.body };
+}
+
+/**
+ * The reference gateway in this process, on a virtual clock: waits are instant and every timer
+ * (manager ticks, probes) runs in order, so a run is deterministic.
+ */
+export class InprocTarget implements Target {
+  readonly kind = "inproc" as const;
+
+  private constructor(
+    readonly gateway: Gateway,
+    readonly clock: VirtualClock,
+    readonly backends: BackendPool,
+    readonly store: Store,
+  ) {}
+
+  get description(): string {
+    return `in-process reference gateway ${this.gateway.profile.name} (virtual clock, ${this.store.kind} store, ${this.backends.kind} backends)`;
+  }
+
+  static async create(opts: InprocOptions): Promise<InprocTarget> {
+    const clock = new VirtualClock(opts.startMs);
+    const resolver = new Resolver({ ...defaultHosts(), ...(opts.hosts ?? {}) });
+    const backends: BackendPool = opts.network === "simulated" ? new SimulatedBackends(resolver) : new LoopbackBackends(resolver);
+    try {
+      for (const b of opts.backends) await backends.add(b);
+      const gwOpts: Parameters<typeof Gateway.start>[0] = { profile: opts.profile, store: opts.store, clock, transport: backends, resolver, prefix: opts.prefix ?? "/apisix", logLevel: opts.logLevel ?? "warn" };
+      if (opts.logFile) gwOpts.logFile = opts.logFile;
+      const gateway = await Gateway.start(gwOpts);
+      return new InprocTarget(gateway, clock, backends, opts.store);
+    } catch (e) {
+      await backends.close();
+      throw e;
+    }
+  }
+
+  async admin(method: string, path: string, body = "", headers: Record<string, string> = {}): Promise<HttpResult> {
+    const res = await this.gateway.handleAdmin({ method, path, headers: { "x-api-key": "edd1c9f034335f136f87ad84b625c8f1", ...headers }, body });
+    if (res.revision !== undefined) await this.gateway.config.waitForRevision(res.revision);
+    return result(res);
+  }
+
+  async request(method: string, path: string, headers: Record<string, string>, body: string): Promise<HttpResult> {
+    return result(await this.gateway.handleData({ method, path, headers, body }));
+  }
+
+  wait(ms: number): Promise<void> {
+    return this.clock.advance(ms);
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  async logLines(): Promise<ObservedLogLine[]> {
+    return this.gateway.log.lines.map((l) => ({ time: l.time, level: l.level, text: l.text }));
+  }
+
+  async checkers(): Promise<CheckerView[]> {
+    return this.gateway.checkers();
+  }
+
+  async pools(): Promise<PoolsView | undefined> {
+    return this.gateway.pools();
+  }
+
+  setBackend(name: string, mode: BackendMode): Promise<void> {
+    return this.backends.setMode(name, mode);
+  }
+
+  async etcd(action: "restart" | "compact"): Promise<void> {
+    if (action === "compact") {
+      await this.store.compact(await this.store.revision());
+      return;
+    }
+    const before = this.gateway.config.reloads;
+    await this.store.restart();
+    await this.gateway.config.waitForReload(before);
+  }
+
+  async close(): Promise<void> {
+    await this.gateway.stop();
+    this.clock.stopAll();
+    await this.backends.close();
+  }
+}

@@ -1,0 +1,54 @@
+import type { BackendMode, BackendSpec } from "../backends/backend.ts";
+import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
+import type { LogLevel } from "../gateway/log/error-log.ts";
+
+/** An HTTP answer as a scenario sees it. */
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface ObservedLogLine {
+  /** ms since the epoch on the target's clock (parsed from the line for external targets). */
+  time: number;
+  level: LogLevel | string;
+  text: string;
+}
+
+/**
+ * Anything that speaks the Admin API and the data plane and has an error log: the in-process
+ * reference gateway, the reference gateway as a `serve` process, or an external APISIX.
+ * Scenarios are written against this and run on any of them.
+ */
+export interface Target {
+  readonly kind: "inproc" | "serve" | "external";
+  /** A line describing the target (version, store, addresses). */
+  readonly description: string;
+  /** Admin API call; returns once the gateway's config has caught up with the write. */
+  admin(method: string, path: string, body?: string, headers?: Record<string, string>): Promise<HttpResult>;
+  /** Data-plane call. */
+  request(method: string, path: string, headers: Record<string, string>, body: string): Promise<HttpResult>;
+  /** Let time pass: virtual time in process, real time elsewhere. */
+  wait(ms: number): Promise<void>;
+  /** The target's clock, ms since the epoch. */
+  now(): number;
+  logLines(): Promise<ObservedLogLine[]>;
+  /** GET /v1/healthcheck on the control API. */
+  checkers(): Promise<CheckerView[]>;
+  /** Waiting and working pools (reference gateway only; undefined elsewhere). */
+  pools(): Promise<PoolsView | undefined>;
+  /** Mock backends the scenario defined. */
+  setBackend(name: string, mode: BackendMode): Promise<void>;
+  /** etcd actions; targets that cannot do them throw TargetUnsupported. */
+  etcd(action: "restart" | "compact"): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class TargetUnsupported extends Error {}
+
+export interface TargetSetup {
+  backends: BackendSpec[];
+  /** Extra host -> loopback address entries. */
+  hosts?: Record<string, string | string[]>;
+}
