@@ -1,0 +1,66 @@
+/**
+ * What a scenario run produces. Reporters (harness/report/) read only these types.
+ */
+
+/** What a version is expected to show for a scenario, and what it showed. */
+export type Expectation = "reproduces" | "passes";
+/** `error`: a step or a plain check failed, so the run says nothing about the bug. */
+export type Outcome = Expectation | "error";
+
+export interface StepRecord {
+  /** 0-based position in the scenario's steps. */
+  index: number;
+  /** Step kind: admin, request, wait, backend, etcd, mark, assert. */
+  kind: string;
+  /** One line saying what the step did, e.g. `PATCH /apisix/admin/routes/1 -> 200`. */
+  summary: string;
+  /** Target clock, ms since the run started, when the step began. */
+  atMs: number;
+  /** Wall time the step took. */
+  wallMs: number;
+  ok: boolean;
+  /** What the step saw: response status and body excerpt, matching log lines, checker state... */
+  observed?: unknown;
+  /** For assertions: whether it belongs to the bug's signature, and whether it held. */
+  bug?: boolean;
+  held?: boolean;
+  /** Why the step failed (ok false). */
+  message?: string;
+  expected?: unknown;
+}
+
+export interface RunFailure {
+  step: number;
+  kind: string;
+  message: string;
+  expected?: unknown;
+  observed?: unknown;
+}
+
+export interface RunResult {
+  scenario: { name: string; file: string; issue?: string; tags: string[] };
+  version: string;
+  target: string;
+  store: string;
+  seed: number;
+  expected: Expectation;
+  outcome: Outcome;
+  /** outcome === expected */
+  met: boolean;
+  bugAssertions: { held: number; total: number };
+  failure?: RunFailure;
+  steps: StepRecord[];
+  wallMs: number;
+}
+
+export interface SuiteResult {
+  startedAt: string;
+  wallMs: number;
+  target: string;
+  store: string;
+  seed: number;
+  versions: string[];
+  runs: RunResult[];
+  /** Every run met its expectation. */
+  ok: boolean;
+}
