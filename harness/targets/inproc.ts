@@ -115,3 +115,22 @@ export class InprocTarget implements Target {
     await this.backends.close();
   }
 }
+
+/** Fresh in-process gateways on one shared store, each run under its own key prefix. */
+export class InprocFactory {
+  readonly name = "inproc";
+  private readonly tag = `${process.pid}-${Date.now().toString(36)}`;
+
+  constructor(
+    private readonly kv: Store,
+    /** Says which store, for reports. */
+    readonly store: string,
+    private readonly network: "loopback" | "simulated" = "loopback",
+  ) {}
+
+  async create(scenario: { backends: TargetSetup["backends"]; hosts: Record<string, string | string[]> }, profile: VersionProfile, runId: number): Promise<{ target: Target; prefix: string }> {
+    const prefix = `/apisix-${this.tag}-${runId}`;
+    const target = await InprocTarget.create({ profile, store: this.kv, prefix, backends: scenario.backends, hosts: scenario.hosts, network: this.network });
+    return { target, prefix };
+  }
+}

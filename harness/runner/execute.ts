@@ -1,0 +1,236 @@
+import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
+import { INSTANCE_HEADER } from "../gateway/plugins/ai-proxy-multi/plugin.ts";
+import type { ObservedLogLine, Target } from "../targets/target.ts";
+import type { Expectation, Outcome, RunFailure, RunResult, StepRecord } from "./result.ts";
+import { expectationFor, type Assertion, type InstanceRef, type Scenario, type Step } from "./scenario.ts";
+
+const LEVELS = ["debug", "info", "notice", "warn", "error"];
+
+export interface RunContext {
+  version: string;
+  target: Target;
+  targetName: string;
+  store: string;
+  seed: number;
+  /** The etcd key prefix the target uses (for resource paths in pools and checkers). */
+  prefix: string;
+}
+
+interface Check {
+  held: boolean;
+  observed: unknown;
+  message?: string;
+  expected?: unknown;
+}
+
+function excerpt(s: string, n = 300): string {
+  return s.length > n ? s.slice(0, n) + "..." : s;
+}
+
+function resourcePath(prefix: string, ref: InstanceRef): string {
+  return `${prefix}/routes/${ref.route}#plugins['ai-proxy-multi'].instances[${ref.instance}]`;
+}
+
+/** Runs one scenario on one target and judges the outcome against the scenario's expectation. */
+export class ScenarioExecution {
+  private readonly marks = new Map<string, number>();
+  private readonly startMs: number;
+  private readonly expected: Expectation;
+
+  constructor(
+    private readonly scenario: Scenario,
+    private readonly ctx: RunContext,
+  ) {
+    this.startMs = ctx.target.now();
+    this.expected = expectationFor(scenario, ctx.version);
+  }
+
+  async run(): Promise<RunResult> {
+    const wallStart = Date.now();
+    const steps: StepRecord[] = [];
+    let failure: RunFailure | undefined;
+    let bugTotal = 0;
+    let bugHeld = 0;
+    for (const [index, step] of this.scenario.steps.entries()) {
+      const t0 = Date.now();
+      const atMs = this.ctx.target.now() - this.startMs;
+      let record: StepRecord;
+      try {
+        record = await this.step(index, step, atMs);
+      } catch (e) {
+        record = { index, kind: step.kind, summary: `${step.kind} (line ${step.line})`, atMs, wallMs: 0, ok: false, message: (e as Error).message };
+      }
+      record.wallMs = Date.now() - t0;
+      steps.push(record);
+      if (record.bug) {
+        bugTotal += 1;
+        if (record.held) bugHeld += 1;
+      }
+      if (!record.ok) {
+        failure = { step: index, kind: step.kind, message: `line ${step.line}: ${record.message ?? "failed"}` };
+        if (record.expected !== undefined) failure.expected = record.expected;
+        if (record.observed !== undefined) failure.observed = record.observed;
+        break;
+      }
+    }
+    const outcome: Outcome = failure ? "error" : bugTotal > 0 && bugHeld === bugTotal ? "reproduces" : "passes";
+    const result: RunResult = {
+      scenario: { name: this.scenario.name, file: this.scenario.file, tags: this.scenario.tags },
+      version: this.ctx.version,
+      target: this.ctx.targetName,
+      store: this.ctx.store,
+      seed: this.ctx.seed,
+      expected: this.expected,
+      outcome,
+      met: outcome === this.expected,
+      bugAssertions: { held: bugHeld, total: bugTotal },
+      steps,
+      wallMs: Date.now() - wallStart,
+    };
+    if (this.scenario.issue) result.scenario.issue = this.scenario.issue;
+    if (failure) result.failure = failure;
+    return result;
+  }
+
+  private async step(index: number, step: Step, atMs: number): Promise<StepRecord> {
+    const base = { index, kind: step.kind, atMs, wallMs: 0 };
+    const t = this.ctx.target;
+    switch (step.kind) {
+      case "admin": {
+        const res = await t.admin(step.method, step.path, step.body ?? "");
+        const summary = `${step.method} ${step.path} -> ${res.status}`;
+        const observed = { status: res.status, body: excerpt(res.body) };
+        const ok = step.expectStatus === undefined ? res.status < 300 : res.status === step.expectStatus;
+        const expected = step.expectStatus ?? "2xx";
+        return ok ? { ...base, summary, ok, observed } : { ...base, summary, ok, observed, expected, message: `admin ${step.method} ${step.path}: expected status ${expected}, got ${res.status}: ${excerpt(res.body, 200)}` };
+      }
+      case "request": {
+        const res = await t.request(step.method, step.path, step.headers, step.body);
+        const instance = res.headers[INSTANCE_HEADER];
+        const summary = `${step.method} ${step.path} -> ${res.status}${instance ? ` (${instance})` : ""}`;
+        const observed = { status: res.status, instance, body: excerpt(res.body) };
+        const problems: string[] = [];
+        if (step.expectStatus !== undefined && res.status !== step.expectStatus) problems.push(`status ${res.status}, expected ${step.expectStatus}`);
+        if (step.bodyContains !== undefined && !res.body.includes(step.bodyContains)) problems.push(`body lacks "${step.bodyContains}"`);
+        if (step.instance !== undefined && instance !== step.instance) problems.push(`answered by ${instance ?? "no instance"}, expected ${step.instance}`);
+        return problems.length === 0 ? { ...base, summary, ok: true, observed } : { ...base, summary, ok: false, observed, message: `request ${step.path}: ${problems.join("; ")}` };
+      }
+      case "wait":
+        await t.wait(step.ms);
+        return { ...base, summary: `wait ${step.ms} ms`, ok: true };
+      case "backend":
+        await t.setBackend(step.name, step.mode);
+        return { ...base, summary: `backend ${step.name} -> ${step.mode.kind}${step.mode.kind === "status" ? ` ${step.mode.status}` : ""}`, ok: true };
+      case "etcd":
+        await t.etcd(step.action);
+        return { ...base, summary: `etcd ${step.action}`, ok: true };
+      case "mark":
+        this.marks.set(step.name, t.now());
+        return { ...base, summary: `mark ${step.name}`, ok: true };
+      case "assert":
+        return this.assert(base, step.assertion);
+    }
+  }
+
+  private async assert(base: Omit<StepRecord, "summary" | "ok">, a: Assertion): Promise<StepRecord> {
+    const applies = a.when === undefined || a.when === this.expected;
+    const what = [a.log ? "log" : "", a.checkers ? "checkers" : "", a.pools ? "pools" : ""].filter(Boolean).join("+");
+    const summary = `assert ${what}${a.bug ? " (bug)" : ""}${a.note ? `: ${a.note}` : ""}`;
+    if (!applies) return { ...base, summary: `${summary} [skipped: only when ${a.when}]`, ok: true };
+    const checks: Check[] = [];
+    if (a.log) checks.push(await this.checkLog(a.log));
+    if (a.checkers || a.pools) {
+      const [checkers, pools] = await Promise.all([this.ctx.target.checkers(), this.ctx.target.pools()]);
+      if (a.checkers) checks.push(await this.checkCheckers(a.checkers, checkers, pools));
+      if (a.pools) checks.push(this.checkPools(a.pools, pools));
+    }
+    const held = checks.every((c) => c.held);
+    const observed = checks.map((c) => c.observed);
+    const failed = checks.find((c) => !c.held);
+    if (a.bug) return { ...base, summary: `${summary} -> ${held ? "holds" : "does not hold"}`, ok: true, bug: true, held, observed };
+    if (held) return { ...base, summary, ok: true, held, observed };
+    const record: StepRecord = { ...base, summary, ok: false, held, observed, message: failed?.message ?? "assertion failed" };
+    if (failed?.expected !== undefined) record.expected = failed.expected;
+    return record;
+  }
+
+  private async checkLog(l: NonNullable<Assertion["log"]>): Promise<Check> {
+    const from = l.since ? this.marks.get(l.since)! : this.startMs;
+    const to = l.within !== undefined ? from + l.within : Infinity;
+    const minRank = l.level ? LEVELS.indexOf(l.level) : 0;
+    const re = l.matches ? new RegExp(l.matches) : undefined;
+    const lines: ObservedLogLine[] = (await this.ctx.target.logLines()).filter(
+      (x) =>
+        x.time > from - (l.since ? 0 : 1) &&
+        x.time <= to &&
+        LEVELS.indexOf(String(x.level)) >= minRank &&
+        (l.contains === undefined || x.text.includes(l.contains)) &&
+        (re === undefined || re.test(x.text)),
+    );
+    const n = lines.length;
+    const pattern = l.contains !== undefined ? `"${l.contains}"` : `/${l.matches}/`;
+    const window = `${l.since ? `after mark ${l.since}` : "since the start"}${l.within !== undefined ? ` within ${l.within} ms` : ""}`;
+    let held: boolean;
+    let expected: string;
+    if (l.absent) [held, expected] = [n === 0, "no line"];
+    else if (l.count !== undefined) [held, expected] = [n === l.count, `exactly ${l.count}`];
+    else {
+      const lo = l.atLeast ?? (l.atMost === undefined ? 1 : 0);
+      held = n >= lo && (l.atMost === undefined || n <= l.atMost);
+      expected = l.atMost === undefined ? `at least ${lo}` : `${lo} to ${l.atMost}`;
+    }
+    const observed = { matching: n, first: lines[0]?.text, last: n > 1 ? lines[n - 1]!.text : undefined };
+    return { held, observed, expected, message: `log ${pattern} ${window}: ${n} matching line(s), expected ${expected}${lines[0] ? `; first: ${lines[0].text}` : ""}` };
+  }
+
+  private async routeVersion(route: string): Promise<string | undefined> {
+    const res = await this.ctx.target.admin("GET", `/apisix/admin/routes/${route}`);
+    if (res.status !== 200) return undefined;
+    return String((JSON.parse(res.body) as { modifiedIndex: number }).modifiedIndex);
+  }
+
+  private async checkCheckers(wanted: NonNullable<Assertion["checkers"]>, checkers: CheckerView[], pools: PoolsView | undefined): Promise<Check> {
+    const problems: string[] = [];
+    const observed: Record<string, unknown> = {};
+    for (const w of wanted) {
+      const path = resourcePath(this.ctx.prefix, w);
+      const c = checkers.find((x) => x.name === path || x.name.endsWith(`/routes/${w.route}#plugins['ai-proxy-multi'].instances[${w.instance}]`));
+      const label = `route ${w.route} instance ${w.instance}`;
+      const healthy = c?.nodes.filter((n) => n.status === "healthy").length ?? 0;
+      const unhealthy = c ? c.nodes.length - healthy : 0;
+      observed[label] = c ? { healthy, unhealthy, version: pools?.working[path]?.version } : "no checker";
+      const exists = w.exists ?? true;
+      if (!!c !== exists) {
+        problems.push(`${label}: ${c ? "has" : "has no"} working checker, expected ${exists ? "one" : "none"}`);
+        continue;
+      }
+      if (!c) continue;
+      if (w.healthy !== undefined && healthy !== w.healthy) problems.push(`${label}: ${healthy} healthy node(s), expected ${w.healthy}`);
+      if (w.unhealthy !== undefined && unhealthy !== w.unhealthy) problems.push(`${label}: ${unhealthy} unhealthy node(s), expected ${w.unhealthy}`);
+      if (w.current !== undefined) {
+        const version = pools?.working[path]?.version;
+        if (version === undefined) problems.push(`${label}: checker version is not observable on this target`);
+        else {
+          const routeVer = await this.routeVersion(w.route);
+          const isCurrent = routeVer !== undefined && version.startsWith(routeVer);
+          if (isCurrent !== w.current) problems.push(`${label}: checker version ${version} is ${isCurrent ? "" : "not "}the route's current version ${routeVer ?? "(route gone)"}`);
+        }
+      }
+    }
+    return { held: problems.length === 0, observed, message: problems.join("; ") };
+  }
+
+  private checkPools(wanted: NonNullable<Assertion["pools"]>, pools: PoolsView | undefined): Check {
+    if (!pools) return { held: false, observed: "pools are not observable on this target", message: "pools are not observable on this target" };
+    const problems: string[] = [];
+    const compare = (name: "waiting" | "working", refs: InstanceRef[] | undefined): void => {
+      if (!refs) return;
+      const want = refs.map((r) => resourcePath(this.ctx.prefix, r)).sort();
+      const have = Object.keys(pools[name]).sort();
+      if (JSON.stringify(want) !== JSON.stringify(have)) problems.push(`${name} pool is [${have.join(", ")}], expected [${want.join(", ")}]`);
+    };
+    compare("waiting", wanted.waiting);
+    compare("working", wanted.working);
+    return { held: problems.length === 0, observed: pools, message: problems.join("; ") };
+  }
+}

@@ -1,0 +1,242 @@
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Ajv, type ErrorObject } from "ajv";
+import { isMap, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import type { BackendMode } from "../backends/backend.ts";
+import { PROFILES } from "../gateway/versions/index.ts";
+import { STEP_KINDS, scenarioSchema, stepSchemas } from "./scenario-schema.ts";
+import type { Assertion, Scenario, Step } from "./scenario.ts";
+
+export const FIXTURES_DIR = fileURLToPath(new URL("../../fixtures/", import.meta.url));
+
+/** A mistake in a scenario file: where it is and what was expected. */
+export class ScenarioError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly col: number,
+    readonly detail: string,
+  ) {
+    super(`${file}:${line}:${col}: ${detail}`);
+  }
+}
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+const validateScenario = ajv.compile(scenarioSchema);
+const validateStep = Object.fromEntries(Object.entries(stepSchemas).map(([k, s]) => [k, ajv.compile(s)]));
+
+type PathKey = string | number;
+
+function describeError(e: ErrorObject): string {
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case "additionalProperties":
+      return `unknown field "${String(p.additionalProperty)}"`;
+    case "required":
+      return `missing field "${String(p.missingProperty)}"`;
+    case "enum":
+      return `expected one of ${(p.allowedValues as unknown[]).join(", ")}`;
+    case "type":
+      return `expected ${String(p.type)}`;
+    case "pattern":
+      return `expected a value matching ${String(p.pattern)}`;
+    case "anyOf":
+      return "value has the wrong shape (see the README's scenario format)";
+    default:
+      return e.message ?? "invalid";
+  }
+}
+
+/** Parse a duration: integer milliseconds, or "500ms", "2s", "1.5s", "1m". */
+export function parseDuration(v: number | string): number {
+  if (typeof v === "number") return v;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(v);
+  if (!m) throw new Error(`bad duration "${v}"`);
+  const n = Number(m[1]);
+  return Math.round(m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000);
+}
+
+function parseMode(v: unknown): BackendMode {
+  if (v === undefined || v === "healthy") return { kind: "healthy" };
+  if (v === "down") return { kind: "down" };
+  const o = v as { status?: number; slow?: number | string };
+  if (o.status !== undefined) return { kind: "status", status: o.status };
+  return { kind: "slow", delayMs: parseDuration(o.slow!) };
+}
+
+class Source {
+  readonly lines = new LineCounter();
+  readonly doc: Document;
+
+  constructor(
+    readonly file: string,
+    text: string,
+  ) {
+    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+  }
+
+  /** Position of the node at a path (or of its nearest existing parent). */
+  at(path: PathKey[], useKey = false): { line: number; col: number } {
+    for (let n = path.length; n >= 0; n--) {
+      const sub = path.slice(0, n);
+      if (useKey && n === path.length && n > 0) {
+        const parent = sub.length > 1 ? this.doc.getIn(sub.slice(0, -1), true) : this.doc.contents;
+        if (isMap(parent)) {
+          const pair = parent.items.find((it) => (it.key as { value?: unknown } | null)?.value === sub[sub.length - 1]);
+          const range = (pair?.key as Node | undefined)?.range;
+          if (range) return this.lines.linePos(range[0]);
+        }
+      }
+      const node = (sub.length === 0 ? this.doc.contents : this.doc.getIn(sub, true)) as Node | undefined;
+      if (node?.range) return this.lines.linePos(node.range[0]);
+    }
+    return { line: 1, col: 1 };
+  }
+
+  error(path: PathKey[], detail: string, useKey = false): ScenarioError {
+    const { line, col } = this.at(path, useKey);
+    const where = path.length ? `${path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("")}: ` : "";
+    return new ScenarioError(this.file, line, col, `${where}${detail}`);
+  }
+
+  ajvError(base: PathKey[], e: ErrorObject): ScenarioError {
+    const rel = e.instancePath.split("/").slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+    const path = [...base, ...rel];
+    if (e.keyword === "additionalProperties") {
+      const key = String((e.params as { additionalProperty: string }).additionalProperty);
+      return this.error([...path, key], describeError(e), true);
+    }
+    return this.error(path, describeError(e));
+  }
+}
+
+function bodyText(src: Source, path: PathKey[], body: unknown, fixture: string | undefined, scenarioDir: string): string | undefined {
+  if (fixture !== undefined) {
+    const file = fixture.startsWith("./") || fixture.startsWith("../") ? resolve(scenarioDir, fixture) : join(FIXTURES_DIR, fixture);
+    if (!existsSync(file)) throw src.error([...path, "fixture"], `fixture not found: ${fixture} (looked at ${relative(process.cwd(), file)})`);
+    return readFileSync(file, "utf8");
+  }
+  if (body === undefined) return undefined;
+  return typeof body === "string" ? body : JSON.stringify(body);
+}
+
+function toStep(src: Source, index: number, raw: Record<string, unknown>, scenarioDir: string, marks: Set<string>): Step {
+  const kind = Object.keys(raw)[0]!;
+  const path: PathKey[] = ["steps", index];
+  if (!STEP_KINDS.includes(kind)) throw src.error([...path, kind], `unknown step "${kind}" (expected one of ${STEP_KINDS.join(", ")})`, true);
+  const value = raw[kind];
+  const validate = validateStep[kind]!;
+  if (!validate(value)) throw src.ajvError([...path, kind], validate.errors![0]!);
+  const line = src.at([...path, kind], true).line;
+  const v = value as Record<string, unknown>;
+  switch (kind) {
+    case "admin": {
+      const step: Step = { kind: "admin", line, method: v.method as string, path: v.path as string };
+      const body = bodyText(src, [...path, kind], v.body, v.fixture as string | undefined, scenarioDir);
+      if (body !== undefined) step.body = body;
+      if (v.status !== undefined) step.expectStatus = v.status as number;
+      return step;
+    }
+    case "request": {
+      const step: Step = {
+        kind: "request",
+        line,
+        method: (v.method as string | undefined) ?? "POST",
+        path: v.path as string,
+        headers: { "content-type": "application/json", ...((v.headers as Record<string, string>) ?? {}) },
+        body: bodyText(src, [...path, kind], v.body, v.fixture as string | undefined, scenarioDir) ?? "",
+      };
+      if (v.status !== undefined) step.expectStatus = v.status as number;
+      if (v.bodyContains !== undefined) step.bodyContains = v.bodyContains as string;
+      if (v.instance !== undefined) step.instance = v.instance as string;
+      return step;
+    }
+    case "wait":
+      return { kind: "wait", line, ms: parseDuration(value as number | string) };
+    case "backend":
+      return { kind: "backend", line, name: v.name as string, mode: parseMode(v.mode) };
+    case "etcd":
+      return { kind: "etcd", line, action: value as "restart" | "compact" };
+    case "mark":
+      marks.add(value as string);
+      return { kind: "mark", line, name: value as string };
+    default: {
+      const a: Assertion = { bug: v.bug === true };
+      if (v.when !== undefined) a.when = v.when as Assertion["when"];
+      if (v.note !== undefined) a.note = v.note as string;
+      if (v.log !== undefined) {
+        const log = { ...(v.log as Record<string, unknown>) };
+        if (log.contains === undefined && log.matches === undefined) throw src.error([...path, kind, "log"], 'a log assertion needs "contains" or "matches"');
+        if (typeof log.matches === "string") {
+          try {
+            new RegExp(log.matches);
+          } catch (e) {
+            throw src.error([...path, kind, "log", "matches"], `bad regular expression: ${(e as Error).message}`);
+          }
+        }
+        if (typeof log.since === "string" && !marks.has(log.since)) throw src.error([...path, kind, "log", "since"], `no earlier mark named "${log.since}"`);
+        if (log.within !== undefined) log.within = parseDuration(log.within as number | string);
+        a.log = log as Assertion["log"];
+      }
+      if (v.checkers !== undefined) a.checkers = (v.checkers as Record<string, unknown>[]).map((c) => ({ ...c, route: String(c.route) })) as Assertion["checkers"];
+      if (v.pools !== undefined) {
+        const p = v.pools as Record<string, { route: string | number; instance: number }[]>;
+        a.pools = {};
+        if (p.waiting) a.pools.waiting = p.waiting.map((r) => ({ route: String(r.route), instance: r.instance }));
+        if (p.working) a.pools.working = p.working.map((r) => ({ route: String(r.route), instance: r.instance }));
+      }
+      return { kind: "assert", line, assertion: a };
+    }
+  }
+}
+
+/** Read and check one scenario file. Throws ScenarioError for any mistake in it. */
+export function loadScenario(file: string): Scenario {
+  const display = relative(process.cwd(), file) || file;
+  if (!existsSync(file)) throw new ScenarioError(display, 1, 1, "file not found");
+  const src = new Source(display, readFileSync(file, "utf8"));
+  const yamlError = src.doc.errors[0];
+  if (yamlError) {
+    const { line, col } = src.lines.linePos(yamlError.pos[0]);
+    throw new ScenarioError(display, line, col, `malformed YAML: ${yamlError.message.split("\n")[0]}`);
+  }
+  const raw = src.doc.toJS() as Record<string, unknown> | null;
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ScenarioError(display, 1, 1, "expected a mapping with name, steps and expect");
+  if (!validateScenario(raw)) throw src.ajvError([], validateScenario.errors![0]!);
+  const known = new Set(PROFILES.map((p) => p.name));
+  for (const version of Object.keys(raw.expect as object)) {
+    if (version !== "default" && !known.has(version)) throw src.error(["expect", version], `unknown version "${version}" (known: default, ${[...known].join(", ")})`, true);
+  }
+  const backends = Object.entries((raw.backends as Record<string, { hosts: string[]; mode?: unknown }>) ?? {}).map(([name, b]) => ({ name, hosts: b.hosts, mode: parseMode(b.mode) }));
+  const names = new Set(backends.map((b) => b.name));
+  const marks = new Set<string>();
+  const steps = (raw.steps as Record<string, unknown>[]).map((s, i) => toStep(src, i, s, dirname(file), marks));
+  steps.forEach((s, i) => {
+    if (s.kind === "backend" && !names.has(s.name)) throw src.error(["steps", i, "backend", "name"], `unknown backend "${s.name}" (defined: ${[...names].join(", ") || "none"})`);
+  });
+  const scenario: Scenario = {
+    file: display,
+    name: raw.name as string,
+    tags: (raw.tags as string[]) ?? [],
+    hosts: (raw.hosts as Scenario["hosts"]) ?? {},
+    backends,
+    steps,
+    expect: raw.expect as Scenario["expect"],
+  };
+  if (raw.issue !== undefined) scenario.issue = raw.issue as string;
+  if (raw.description !== undefined) scenario.description = raw.description as string;
+  return scenario;
+}
+
+/** Expand files and directories into scenario files (*.yaml, *.yml), sorted. */
+export function findScenarioFiles(paths: string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    if (!existsSync(p)) throw new ScenarioError(p, 1, 1, "no such file or directory");
+    if (statSync(p).isDirectory()) {
+      for (const f of readdirSync(p).sort()) if (/\.ya?ml$/.test(f)) out.push(join(p, f));
+    } else out.push(p);
+  }
+  return out;
+}

@@ -1,0 +1,143 @@
+/**
+ * JSON Schema of a scenario file (YAML). Steps are checked one by one against the schema of
+ * their kind, so an error can name the step.
+ */
+
+const duration = {
+  anyOf: [
+    { type: "integer", minimum: 0 },
+    { type: "string", pattern: "^\\d+(\\.\\d+)?(ms|s|m)$" },
+  ],
+};
+
+const expectation = { type: "string", enum: ["reproduces", "passes"] };
+
+const instanceRef = {
+  type: "object",
+  properties: { route: { type: ["string", "integer"] }, instance: { type: "integer", minimum: 0 } },
+  required: ["route", "instance"],
+  additionalProperties: false,
+};
+
+const backendMode = {
+  anyOf: [
+    { type: "string", enum: ["healthy", "down"] },
+    { type: "object", properties: { status: { type: "integer", minimum: 100, maximum: 599 } }, required: ["status"], additionalProperties: false },
+    { type: "object", properties: { slow: duration }, required: ["slow"], additionalProperties: false },
+  ],
+};
+
+export const scenarioSchema = {
+  type: "object",
+  properties: {
+    name: { type: "string", minLength: 1 },
+    issue: { type: "string" },
+    tags: { type: "array", items: { type: "string" } },
+    description: { type: "string" },
+    hosts: {
+      type: "object",
+      additionalProperties: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" }, minItems: 1 }] },
+    },
+    backends: {
+      type: "object",
+      additionalProperties: {
+        type: "object",
+        properties: { hosts: { type: "array", items: { type: "string" }, minItems: 1 }, mode: backendMode },
+        required: ["hosts"],
+        additionalProperties: false,
+      },
+    },
+    steps: { type: "array", minItems: 1, items: { type: "object", minProperties: 1, maxProperties: 1 } },
+    expect: { type: "object", additionalProperties: expectation, minProperties: 1 },
+  },
+  required: ["name", "steps", "expect"],
+  additionalProperties: false,
+};
+
+const body = {};
+
+export const stepSchemas: Record<string, object> = {
+  admin: {
+    type: "object",
+    properties: {
+      method: { type: "string", enum: ["GET", "PUT", "POST", "PATCH", "DELETE"] },
+      path: { type: "string", pattern: "^/apisix/admin/" },
+      body,
+      fixture: { type: "string" },
+      status: { type: "integer" },
+    },
+    required: ["method", "path"],
+    additionalProperties: false,
+  },
+  request: {
+    type: "object",
+    properties: {
+      method: { type: "string", enum: ["GET", "POST", "PUT", "PATCH", "DELETE"] },
+      path: { type: "string", pattern: "^/" },
+      headers: { type: "object", additionalProperties: { type: "string" } },
+      body,
+      fixture: { type: "string" },
+      status: { type: "integer" },
+      bodyContains: { type: "string" },
+      instance: { type: "string" },
+    },
+    required: ["path"],
+    additionalProperties: false,
+  },
+  wait: duration,
+  backend: {
+    type: "object",
+    properties: { name: { type: "string" }, mode: backendMode },
+    required: ["name", "mode"],
+    additionalProperties: false,
+  },
+  etcd: { type: "string", enum: ["restart", "compact"] },
+  mark: { type: "string", minLength: 1 },
+  assert: {
+    type: "object",
+    properties: {
+      bug: { type: "boolean" },
+      when: expectation,
+      note: { type: "string" },
+      log: {
+        type: "object",
+        properties: {
+          contains: { type: "string" },
+          matches: { type: "string" },
+          level: { type: "string", enum: ["debug", "info", "notice", "warn", "error"] },
+          since: { type: "string" },
+          within: duration,
+          count: { type: "integer", minimum: 0 },
+          atLeast: { type: "integer", minimum: 0 },
+          atMost: { type: "integer", minimum: 0 },
+          absent: { type: "boolean" },
+        },
+        additionalProperties: false,
+      },
+      checkers: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: {
+            ...instanceRef.properties,
+            exists: { type: "boolean" },
+            current: { type: "boolean" },
+            healthy: { type: "integer", minimum: 0 },
+            unhealthy: { type: "integer", minimum: 0 },
+          },
+          required: ["route", "instance"],
+          additionalProperties: false,
+        },
+      },
+      pools: {
+        type: "object",
+        properties: { waiting: { type: "array", items: instanceRef }, working: { type: "array", items: instanceRef } },
+        additionalProperties: false,
+      },
+    },
+    additionalProperties: false,
+    anyOf: [{ required: ["log"] }, { required: ["checkers"] }, { required: ["pools"] }],
+  },
+};
+
+export const STEP_KINDS = Object.keys(stepSchemas);

@@ -1,0 +1,90 @@
+import type { BackendMode, BackendSpec } from "../backends/backend.ts";
+import type { Expectation } from "./result.ts";
+
+/** A checker or pool entry named the way a scenario author thinks of it: route id and instance index. */
+export interface InstanceRef {
+  route: string;
+  instance: number;
+}
+
+export interface LogAssertion {
+  /** Substring the line must contain. */
+  contains?: string;
+  /** Regular expression the line must match (JavaScript syntax). */
+  matches?: string;
+  /** Minimum level (error, warn, ...). */
+  level?: string;
+  /** Window start: a mark name (default: the start of the run). */
+  since?: string;
+  /** Window length from `since`, e.g. "3s". Default: up to now. */
+  within?: number;
+  count?: number;
+  atLeast?: number;
+  atMost?: number;
+  /** No matching line in the window. */
+  absent?: boolean;
+}
+
+export interface CheckerAssertion extends InstanceRef {
+  /** A working checker exists for this instance (default true). */
+  exists?: boolean;
+  /** The checker's version is the route's current modifiedIndex (plus nodes version). */
+  current?: boolean;
+  /** How many of its nodes are healthy / unhealthy. */
+  healthy?: number;
+  unhealthy?: number;
+}
+
+export interface PoolsAssertion {
+  /** Exactly these entries are in the waiting / working pool. */
+  waiting?: InstanceRef[];
+  working?: InstanceRef[];
+}
+
+export interface Assertion {
+  /** Part of the bug's signature: a run reproduces when every bug assertion holds. */
+  bug: boolean;
+  /** Only check this on versions expected to show this (a plain check otherwise applies to all). */
+  when?: Expectation;
+  note?: string;
+  log?: LogAssertion;
+  checkers?: CheckerAssertion[];
+  pools?: PoolsAssertion;
+}
+
+export type Step =
+  | { kind: "admin"; line: number; method: string; path: string; body?: string; expectStatus?: number }
+  | {
+      kind: "request";
+      line: number;
+      method: string;
+      path: string;
+      headers: Record<string, string>;
+      body: string;
+      expectStatus?: number;
+      bodyContains?: string;
+      /** Name of the ai-proxy-multi instance that must have answered. */
+      instance?: string;
+    }
+  | { kind: "wait"; line: number; ms: number }
+  | { kind: "backend"; line: number; name: string; mode: BackendMode }
+  | { kind: "etcd"; line: number; action: "restart" | "compact" }
+  | { kind: "mark"; line: number; name: string }
+  | { kind: "assert"; line: number; assertion: Assertion };
+
+export interface Scenario {
+  file: string;
+  name: string;
+  issue?: string;
+  tags: string[];
+  description?: string;
+  hosts: Record<string, string | string[]>;
+  backends: BackendSpec[];
+  steps: Step[];
+  /** Expectation per version; `default` for the rest. */
+  expect: Record<string, Expectation>;
+}
+
+export function expectationFor(s: Scenario, version: string): Expectation {
+  return s.expect[version] ?? s.expect.default ?? "passes";
+}
