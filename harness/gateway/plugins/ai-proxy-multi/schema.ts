@@ -26,7 +26,6 @@ export const activeChecksSchema = {
         http_statuses: { ...statusList, default: [200, 302] },
         successes: { ...counter, default: 2 },
       },
-      default: {},
     },
     unhealthy: {
       type: "object",
@@ -37,7 +36,6 @@ export const activeChecksSchema = {
         tcp_failures: { ...counter, default: 2 },
         timeouts: { ...counter, default: 3 },
       },
-      default: {},
     },
     req_headers: { type: "array", minItems: 1, uniqueItems: true, items: { type: "string" } },
   },
