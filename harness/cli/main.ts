@@ -1,5 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { registerRepro } from "./repro.ts";
+import { registerRun } from "./run.ts";
+import { registerServe } from "./serve.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
 const program = new Command();
@@ -10,6 +12,8 @@ program
   .exitOverride();
 
 registerRepro(program);
+registerRun(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);

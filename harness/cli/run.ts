@@ -1,0 +1,113 @@
+import type { Command } from "commander";
+import { acquireStore } from "../etcd/provision.ts";
+import { parseVersionList, UnknownVersionError } from "../gateway/versions/index.ts";
+import { progressLine, summaryText } from "../report/console.ts";
+import { parseReporters, writeReports } from "../report/index.ts";
+import { findScenarioFiles, loadScenario, ScenarioError } from "../runner/load.ts";
+import type { Scenario } from "../runner/scenario.ts";
+import { runSuite, type TargetFactory } from "../runner/suite.ts";
+import { InprocFactory } from "../targets/inproc.ts";
+import { externalFactory, serveFactory } from "../targets/factories.ts";
+import { EXIT, UsageError } from "./usage.ts";
+
+interface RunOptions {
+  versions: string;
+  target: string;
+  store: string;
+  seed: string;
+  reporter: string;
+  out: string;
+  concurrency?: string;
+  adminUrl?: string;
+  gatewayUrl?: string;
+  controlUrl?: string;
+  apiKey?: string;
+  errorLog?: string;
+}
+
+function intOption(name: string, v: string): number {
+  if (!/^\d+$/.test(v)) throw new UsageError(`${name}: expected a whole number, got "${v}"`);
+  return Number(v);
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("run scenario files against versions and report whether each meets its expectation")
+    .argument("[paths...]", "scenario files or directories", ["scenarios"])
+    .option("--versions <list>", "versions or candidates, comma separated (all = the four releases, candidates, everything)", "all")
+    .option("--target <kind>", "inproc (reference gateway in this process, virtual clock), serve (reference gateway as a child process, real time), external (a running APISIX)", "inproc")
+    .option("--store <kind>", "etcd or memory (inproc target)", "etcd")
+    .option("--seed <n>", "seed recorded with the run", "1")
+    .option("--reporter <list>", "console,junit,json,markdown", "console")
+    .option("--out <dir>", "where report files go", "reports")
+    .option("--concurrency <n>", "runs at once (default: the core count)")
+    .option("--admin-url <url>", "external: Admin API base URL, e.g. http://127.0.0.1:9180")
+    .option("--gateway-url <url>", "external: data plane base URL, e.g. http://127.0.0.1:9080")
+    .option("--control-url <url>", "external: control API base URL, e.g. http://127.0.0.1:9090")
+    .option("--api-key <key>", "external: Admin API key", "edd1c9f034335f136f87ad84b625c8f1")
+    .option("--error-log <file>", "external: path of the gateway's error log file")
+    .action(async (paths: string[], o: RunOptions) => {
+      let profiles;
+      try {
+        profiles = parseVersionList(o.versions);
+      } catch (e) {
+        if (e instanceof UnknownVersionError) throw new UsageError(`--versions: ${e.message}`);
+        throw e;
+      }
+      if (!["inproc", "serve", "external"].includes(o.target)) throw new UsageError(`--target: expected inproc, serve or external, got "${o.target}"`);
+      if (o.store !== "etcd" && o.store !== "memory") throw new UsageError(`--store: expected etcd or memory, got "${o.store}"`);
+      const seed = intOption("--seed", o.seed);
+      const concurrency = o.concurrency === undefined ? undefined : intOption("--concurrency", o.concurrency);
+      let reporters;
+      try {
+        reporters = parseReporters(o.reporter);
+      } catch (e) {
+        throw new UsageError(`--reporter: ${(e as Error).message}`);
+      }
+      let scenarios: Scenario[];
+      try {
+        scenarios = findScenarioFiles(paths).map(loadScenario);
+      } catch (e) {
+        if (e instanceof ScenarioError) throw new UsageError(e.message);
+        throw e;
+      }
+      if (scenarios.length === 0) throw new UsageError(`no scenario files (*.yaml) in ${paths.join(", ")}`);
+
+      let factory: TargetFactory;
+      let release: () => Promise<void> = async () => undefined;
+      if (o.target === "external") {
+        if (profiles.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
+        factory = await externalFactory(o);
+      } else {
+        const provisioned = await acquireStore({ prefer: o.store, log: (l) => process.stderr.write(l + "\n") });
+        release = () => provisioned.release();
+        const label = `${provisioned.kind} (${provisioned.source})`;
+        factory = o.target === "serve" ? serveFactory(provisioned, label) : new InprocFactory(provisioned.store, label);
+      }
+      const console_ = reporters.includes("console");
+      if (console_) process.stderr.write(`running ${scenarios.length} scenario(s) x ${profiles.length} version(s) on ${factory.name}\n`);
+      let suite;
+      try {
+        const suiteOpts: Parameters<typeof runSuite>[0] = {
+          scenarios,
+          profiles,
+          factory,
+          seed,
+          onRun: (run, done, total) => {
+            if (console_) process.stdout.write(progressLine(run, done, total) + "\n");
+          },
+        };
+        if (concurrency !== undefined) suiteOpts.concurrency = concurrency;
+        // One external gateway is shared by every run, so they must not overlap.
+        if (o.target === "external") suiteOpts.concurrency = 1;
+        suite = await runSuite(suiteOpts);
+      } finally {
+        await release();
+      }
+      const written = writeReports(suite, reporters, o.out);
+      if (console_) process.stdout.write(summaryText(suite) + "\n");
+      for (const f of written) process.stderr.write(`report: ${f}\n`);
+      process.exitCode = suite.ok ? EXIT.ok : EXIT.failed;
+    });
+}

@@ -1,0 +1,97 @@
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Command } from "commander";
+import { acquireStore } from "../etcd/provision.ts";
+import { getProfile, UnknownVersionError } from "../gateway/versions/index.ts";
+import { defaultWorld, startServe, type World } from "../targets/serve-process.ts";
+import { UsageError } from "./usage.ts";
+
+interface ServeCliOptions {
+  version: string;
+  port: string;
+  adminPort: string;
+  controlPort: string;
+  etcd?: string;
+  store: string;
+  prefix: string;
+  world?: string;
+  logFile: string;
+  readyJson?: boolean;
+  quiet?: boolean;
+}
+
+function port(name: string, v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new UsageError(`${name}: expected a port number (0 picks a free one), got "${v}"`);
+  return Number(v);
+}
+
+function readWorld(file: string): World {
+  if (!existsSync(file)) throw new UsageError(`--world: no such file: ${file}`);
+  try {
+    const w = JSON.parse(readFileSync(file, "utf8")) as World;
+    if (!Array.isArray(w.backends)) throw new Error('expected {"backends": [...], "hosts": {...}}');
+    return w;
+  } catch (e) {
+    throw new UsageError(`--world ${file}: ${(e as Error).message}`);
+  }
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("run the reference gateway on 127.0.0.1 with real time, so a bug report's curl commands work against it")
+    .requiredOption("--version <version>", "version profile or fix candidate, e.g. 3.15.0")
+    .option("--port <port>", "data plane port", "9080")
+    .option("--admin-port <port>", "Admin API port", "9180")
+    .option("--control-port <port>", "control API port (GET /v1/healthcheck)", "9090")
+    .option("--etcd <urls>", "etcd endpoints to use (default: start a local etcd, else the in-memory store)")
+    .option("--store <kind>", "etcd or memory, when --etcd is not given", "etcd")
+    .option("--prefix <prefix>", "etcd key prefix", "/apisix")
+    .option("--world <file>", 'JSON {"backends": [...], "hosts": {...}} of mock backends (default: one healthy mock per known provider host)')
+    .option("--log-file <file>", "error log file", "reports/serve-error.log")
+    .option("--ready-json", "print one JSON line with the ports once ready (for programs that start serve)")
+    .option("--quiet", "do not echo error log lines to stdout")
+    .action(async (o: ServeCliOptions) => {
+      let profile;
+      try {
+        profile = getProfile(o.version);
+      } catch (e) {
+        if (e instanceof UnknownVersionError) throw new UsageError(`--version: ${e.message}`);
+        throw e;
+      }
+      const ports = { port: port("--port", o.port), admin: port("--admin-port", o.adminPort), control: port("--control-port", o.controlPort) };
+      if (o.store !== "etcd" && o.store !== "memory") throw new UsageError(`--store: expected etcd or memory, got "${o.store}"`);
+      const world = o.world ? readWorld(o.world) : defaultWorld();
+      mkdirSync(dirname(o.logFile), { recursive: true });
+      const log = (l: string): void => void process.stderr.write(l + "\n");
+      const storeOpts: Parameters<typeof acquireStore>[0] = { prefer: o.store as "etcd" | "memory", log };
+      if (o.etcd) storeOpts.endpoints = o.etcd.split(",");
+      const provisioned = await acquireStore(storeOpts);
+      let running;
+      try {
+        const serveOpts: Parameters<typeof startServe>[0] = { profile, store: provisioned.store, prefix: o.prefix, port: ports.port, adminPort: ports.admin, controlPort: ports.control, world, logFile: o.logFile };
+        if (!o.quiet) serveOpts.echo = (line) => void process.stdout.write(line + "\n");
+        running = await startServe(serveOpts);
+      } catch (e) {
+        await provisioned.release();
+        throw e;
+      }
+      const stop = async (signal: string): Promise<void> => {
+        log(`serve: ${signal}, stopping`);
+        await running.close();
+        await provisioned.release();
+        process.exit(0);
+      };
+      process.once("SIGINT", () => void stop("SIGINT"));
+      process.once("SIGTERM", () => void stop("SIGTERM"));
+      if (o.readyJson) process.stdout.write(JSON.stringify({ ports: running.ports, backends: running.backends }) + "\n");
+      log(`serve: reference gateway ${profile.name} on 127.0.0.1 (real time)`);
+      log(`  data plane  http://127.0.0.1:${running.ports.gateway}`);
+      log(`  Admin API   http://127.0.0.1:${running.ports.admin}  (X-API-KEY: edd1c9f034335f136f87ad84b625c8f1)`);
+      log(`  control API http://127.0.0.1:${running.ports.control}/v1/healthcheck`);
+      log(`  error log   ${o.logFile}`);
+      log(`  backends    ${Object.entries(running.backends).map(([n, p]) => `${n} -> 127.0.0.1:${p}`).join(", ")}`);
+      log("  Ctrl-C stops it and everything it started");
+      await new Promise(() => undefined);
+    });
+}

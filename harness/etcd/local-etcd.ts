@@ -1,0 +1,363 @@
+/**
+ * A throwaway single-node etcd from a local binary (ETCD_BIN, or `etcd` on PATH; Debian's
+ * etcd-server installs /usr/bin/etcd). Each instance gets free loopback ports and a temp data
+ * dir. Every running instance is tracked so that nothing is left behind: on process exit they
+ * are killed synchronously, on SIGINT/SIGTERM/SIGHUP they are stopped and the process exits.
+ */
+
+import { accessSync, constants as fsConstants, rmSync, statSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { execa, type ResultPromise } from "execa";
+
+export interface EtcdBinary {
+  /** Absolute path of the binary, when one was found. */
+  path?: string;
+  /** Why this binary (or why none), for the "which store and why" line. */
+  reason: string;
+}
+
+function isExecutableFile(p: string): boolean {
+  try {
+    if (!statSync(p).isFile()) return false;
+    accessSync(p, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** ETCD_BIN when it names an executable, else the first `etcd` on PATH. */
+export function findEtcdBinary(env: NodeJS.ProcessEnv = process.env): EtcdBinary {
+  const notes: string[] = [];
+  const fromEnv = env.ETCD_BIN;
+  if (fromEnv) {
+    if (isExecutableFile(fromEnv)) return { path: fromEnv, reason: `ETCD_BIN=${fromEnv}` };
+    notes.push(`ETCD_BIN=${fromEnv} is not an executable file`);
+  }
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, "etcd");
+    if (isExecutableFile(candidate)) {
+      notes.push(`etcd on PATH`);
+      return { path: candidate, reason: notes.join(", ") };
+    }
+  }
+  notes.push("no etcd binary on PATH");
+  return { reason: notes.join(", ") };
+}
+
+/** Two distinct free loopback ports. Both are held open at once so they cannot coincide. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () =>
+      new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+        const srv = createServer();
+        srv.once("error", reject);
+        srv.listen(0, "127.0.0.1", () => resolve(srv));
+      }),
+    ),
+  );
+  const ports = servers.map((s) => {
+    const addr = s.address();
+    if (!addr || typeof addr === "string") throw new Error("could not read a free port");
+    return addr.port;
+  });
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  return ports;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface LocalEtcdOptions {
+  /** Binary to run; default: findEtcdBinary(). */
+  bin?: string;
+  /** How long to wait for /health. Default 10 s. */
+  startTimeoutMs?: number;
+  /** Extra etcd flags. */
+  extraArgs?: string[];
+}
+
+class PortTakenError extends Error {}
+
+/** Keep only the tail of etcd's stderr: enough to explain a failure, bounded in memory. */
+const STDERR_KEEP = 16 * 1024;
+
+export class LocalEtcd {
+  readonly bin: string;
+  readonly dataDir: string;
+  clientPort: number;
+  peerPort: number;
+  /** etcd's server version, from GET /version. */
+  version = "unknown";
+  /** Milliseconds from spawn to healthy, of the last (re)start. */
+  startMs = 0;
+  /** Milliseconds of the very first start (including port retries). */
+  firstStartMs = 0;
+
+  private proc: ResultPromise | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private alive = false;
+  private stderrTail = "";
+  private stopped = false;
+  private stopping: Promise<void> | undefined;
+  private readonly startTimeoutMs: number;
+  private readonly extraArgs: string[];
+
+  private constructor(bin: string, dataDir: string, opts: LocalEtcdOptions) {
+    this.bin = bin;
+    this.dataDir = dataDir;
+    this.clientPort = 0;
+    this.peerPort = 0;
+    this.startTimeoutMs = opts.startTimeoutMs ?? 10_000;
+    this.extraArgs = opts.extraArgs ?? [];
+  }
+
+  /** Start a fresh etcd; rejects with etcd's stderr when it does not become healthy. */
+  static async start(opts: LocalEtcdOptions = {}): Promise<LocalEtcd> {
+    const bin = opts.bin ?? findEtcdBinary().path;
+    if (!bin) throw new Error(`cannot start etcd: ${findEtcdBinary().reason}`);
+    const dataDir = await mkdtemp(join(tmpdir(), "harness-etcd-"));
+    const etcd = new LocalEtcd(bin, dataDir, opts);
+    register(etcd);
+    const t0 = performance.now();
+    try {
+      // Ports are picked, released, then bound by etcd: another process may grab one in
+      // between. etcd then exits with "address already in use"; try again with new ports.
+      for (let attempt = 1; ; attempt++) {
+        [etcd.clientPort, etcd.peerPort] = (await freePorts(2)) as [number, number];
+        try {
+          await etcd.launch();
+          break;
+        } catch (err) {
+          if (!(err instanceof PortTakenError) || attempt >= 5) throw err;
+          await rm(join(dataDir, "member"), { recursive: true, force: true });
+        }
+      }
+      etcd.firstStartMs = Math.round(performance.now() - t0);
+      etcd.version = await etcd.fetchVersion();
+      return etcd;
+    } catch (err) {
+      await etcd.stop();
+      throw err;
+    }
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.clientPort}`;
+  }
+
+  get pid(): number | undefined {
+    return this.alive ? this.proc?.pid : undefined;
+  }
+
+  get running(): boolean {
+    return this.alive;
+  }
+
+  private args(): string[] {
+    const client = `http://127.0.0.1:${this.clientPort}`;
+    const peer = `http://127.0.0.1:${this.peerPort}`;
+    return [
+      "--name", "default",
+      "--data-dir", this.dataDir,
+      "--listen-client-urls", client,
+      "--advertise-client-urls", client,
+      "--listen-peer-urls", peer,
+      "--initial-advertise-peer-urls", peer,
+      "--initial-cluster", `default=${peer}`,
+      // etcd 3.4 defaults to the deprecated capnslog logger, which ignores --log-level and
+      // prints raft chatter plus a deprecation warning; zap + error keeps stderr for errors.
+      "--logger", "zap",
+      "--log-level", "error",
+      // A single member cannot lose an election, so short raft timers are safe, and they make
+      // startup ~3x and restart ~6x faster (restart waits a full election timeout, 1 s default).
+      "--heartbeat-interval", "10",
+      "--election-timeout", "100",
+      ...this.extraArgs,
+    ];
+  }
+
+  private async launch(): Promise<void> {
+    this.stderrTail = "";
+    const t0 = performance.now();
+    const proc = execa(this.bin, this.args(), {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      buffer: false,
+      reject: false,
+      // Cleanup is ours (exit/signal handlers below); execa's would add signal-exit's
+      // handlers, which change how this process reacts to signals.
+      cleanup: false,
+      forceKillAfterDelay: false,
+    });
+    this.proc = proc;
+    this.alive = true;
+    proc.stderr?.on("data", (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_KEEP);
+    });
+    this.exited = proc.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
+      this.alive = false;
+    });
+    // Spawn failures (ENOENT, EACCES) surface as a rejected/failed result; the health loop
+    // below sees alive=false and reports them.
+    // The child must not keep this process alive on its own: if a caller forgets stop(), the
+    // process still exits and the 'exit' handler kills etcd.
+    proc.unref();
+    (proc.stderr as unknown as { unref?: () => void } | null)?.unref?.();
+
+    const deadline = t0 + this.startTimeoutMs;
+    for (;;) {
+      if (!this.alive) {
+        const result = await proc;
+        const why = this.stderrTail.trim() || (result as { message?: string }).message || "no output";
+        if (/address already in use/i.test(why)) throw new PortTakenError(why);
+        throw new Error(`etcd (${this.bin}) exited during startup with code ${result.exitCode ?? result.signal}: ${why}`);
+      }
+      if (await this.healthy()) break;
+      if (performance.now() > deadline) {
+        const why = this.stderrTail.trim() || "(no stderr output)";
+        throw new Error(`etcd (${this.bin}) did not become healthy on ${this.endpoint} within ${this.startTimeoutMs} ms; stderr: ${why}`);
+      }
+      await sleep(25);
+    }
+    this.startMs = Math.round(performance.now() - t0);
+  }
+
+  private async healthy(): Promise<boolean> {
+    try {
+      const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(500) });
+      if (!res.ok) return false;
+      const body = (await res.json()) as { health?: string };
+      return body.health === "true";
+    } catch {
+      return false;
+    }
+  }
+
+  private async fetchVersion(): Promise<string> {
+    try {
+      const res = await fetch(`${this.endpoint}/version`, { signal: AbortSignal.timeout(1000) });
+      const body = (await res.json()) as { etcdserver?: string };
+      return body.etcdserver ?? "unknown";
+    } catch {
+      return "unknown";
+    }
+  }
+
+  /** SIGTERM, SIGKILL after 2 s, wait for the exit. */
+  private async killProcess(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || !this.alive) return this.exited;
+    proc.kill("SIGTERM");
+    // This timer is ref'd on purpose: the child is unref'd, so without it a script doing
+    // `await etcd.stop()` as its last act could see node exit before the child did.
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 2000);
+    try {
+      await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stop etcd and delete its data dir. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.stopped = true;
+    try {
+      await this.killProcess();
+    } finally {
+      await rm(this.dataDir, { recursive: true, force: true });
+      unregister(this);
+    }
+  }
+
+  /** A real etcd restart: same data dir and ports, new process. */
+  async restartProcess(): Promise<void> {
+    if (this.stopped) throw new Error("etcd was stopped; cannot restart it");
+    await this.killProcess();
+    await this.launch();
+  }
+
+  /** For the 'exit' handler: no awaiting possible there. */
+  killSync(): void {
+    if (this.alive && this.proc?.pid) {
+      try {
+        process.kill(this.proc.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export function startLocalEtcd(opts?: LocalEtcdOptions): Promise<LocalEtcd> {
+  return LocalEtcd.start(opts);
+}
+
+// ---- nothing left behind ----------------------------------------------------------------
+
+const running = new Set<LocalEtcd>();
+const SIGNAL_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+type HandledSignal = keyof typeof SIGNAL_CODES;
+let handlersInstalled = false;
+
+function onExit(): void {
+  for (const etcd of running) etcd.killSync();
+  running.clear();
+}
+
+const signalHandlers = Object.fromEntries(
+  (Object.keys(SIGNAL_CODES) as HandledSignal[]).map((sig) => [
+    sig,
+    () => {
+      const code = SIGNAL_CODES[sig];
+      // Someone else also handles this signal (e.g. `harness serve` shutting down
+      // gracefully): let them finish, but exit anyway if the process is still up after 3 s.
+      const others = process.listeners(sig).filter((l) => l !== signalHandlers[sig]).length;
+      void stopAllLocalEtcds().finally(() => {
+        if (others === 0) process.exit(code);
+        else setTimeout(() => process.exit(code), 3000).unref();
+      });
+    },
+  ]),
+) as Record<HandledSignal, () => void>;
+
+function register(etcd: LocalEtcd): void {
+  running.add(etcd);
+  if (!handlersInstalled) {
+    handlersInstalled = true;
+    process.on("exit", onExit);
+    for (const sig of Object.keys(SIGNAL_CODES) as HandledSignal[]) process.on(sig, signalHandlers[sig]);
+  }
+}
+
+function unregister(etcd: LocalEtcd): void {
+  running.delete(etcd);
+  // Without running etcds, give the signals back their default behaviour.
+  if (running.size === 0 && handlersInstalled) {
+    handlersInstalled = false;
+    process.off("exit", onExit);
+    for (const sig of Object.keys(SIGNAL_CODES) as HandledSignal[]) process.off(sig, signalHandlers[sig]);
+  }
+}
+
+/** How many etcds this process has running. */
+export function runningLocalEtcds(): number {
+  return running.size;
+}
+
+export async function stopAllLocalEtcds(): Promise<void> {
+  await Promise.all([...running].map((e) => e.stop().catch(() => undefined)));
+}

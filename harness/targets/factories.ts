@@ -1,0 +1,143 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa, type ResultPromise } from "execa";
+import type { ProvisionedStore } from "../etcd/provision.ts";
+import type { VersionProfile } from "../gateway/versions/profile.ts";
+import type { TargetFactory } from "../runner/suite.ts";
+import type { Scenario } from "../runner/scenario.ts";
+import { UsageError } from "../cli/usage.ts";
+import { checkLoopbackUrl, HttpTarget } from "./http-target.ts";
+
+const HARNESS_BIN = fileURLToPath(new URL("../../bin/harness.js", import.meta.url));
+
+export interface ServeReady {
+  gateway: number;
+  admin: number;
+  control: number;
+}
+
+/**
+ * Start `harness serve` as a child process on free ports and wait for its ready line. The child
+ * is killed (and its temp dir removed) by the returned stop function.
+ */
+export async function spawnServe(args: { version: string; store: "etcd" | "memory"; etcdEndpoints?: string; prefix: string; world: Pick<Scenario, "backends" | "hosts"> }): Promise<{ ready: ServeReady; logFile: string; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), "harness-serve-"));
+  const worldFile = join(dir, "world.json");
+  const logFile = join(dir, "error.log");
+  writeFileSync(worldFile, JSON.stringify({ backends: args.world.backends, hosts: args.world.hosts }));
+  const cli = ["serve", "--version", args.version, "--port", "0", "--admin-port", "0", "--control-port", "0", "--prefix", args.prefix, "--world", worldFile, "--log-file", logFile, "--ready-json", "--quiet"];
+  if (args.etcdEndpoints) cli.push("--etcd", args.etcdEndpoints);
+  else cli.push("--store", args.store);
+  const child: ResultPromise = execa(process.execPath, [HARNESS_BIN, ...cli], { reject: false, stdin: "ignore", buffer: false, cleanup: true, forceKillAfterDelay: 2000 });
+  let stderr = "";
+  child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null) child.kill("SIGTERM");
+    await child;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const ready = await new Promise<ServeReady>((resolve, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error(`harness serve did not get ready within 15 s: ${stderr.trim()}`)), 15_000);
+      child.stdout?.on("data", (c: Buffer) => {
+        out += c.toString();
+        const line = out.split("\n").find((l) => l.startsWith("{"));
+        if (line) {
+          clearTimeout(timer);
+          resolve((JSON.parse(line) as { ports: ServeReady }).ports);
+        }
+      });
+      void child.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`harness serve exited before it was ready: ${stderr.trim()}`));
+      });
+    });
+    return { ready, logFile, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** Each run gets its own `harness serve` child on free ports, sharing the runner's etcd. */
+export function serveFactory(provisioned: ProvisionedStore, label: string): TargetFactory {
+  const tag = `${process.pid}-${Date.now().toString(36)}`;
+  return {
+    name: "serve",
+    store: label,
+    async create(scenario: Scenario, profile: VersionProfile, runId: number) {
+      const prefix = `/apisix-serve-${tag}-${runId}`;
+      const args: Parameters<typeof spawnServe>[0] = { version: profile.name, store: provisioned.kind, prefix, world: scenario };
+      if (provisioned.endpoints) args.etcdEndpoints = provisioned.endpoints.join(",");
+      const served = await spawnServe(args);
+      const target = new HttpTarget({
+        kind: "serve",
+        adminUrl: `http://127.0.0.1:${served.ready.admin}`,
+        gatewayUrl: `http://127.0.0.1:${served.ready.gateway}`,
+        controlUrl: `http://127.0.0.1:${served.ready.control}`,
+        apiKey: "edd1c9f034335f136f87ad84b625c8f1",
+        harnessControl: true,
+        onClose: served.stop,
+      });
+      return { target, prefix };
+    },
+  };
+}
+
+export interface ExternalOptions {
+  adminUrl?: string;
+  gatewayUrl?: string;
+  controlUrl?: string;
+  apiKey?: string;
+  errorLog?: string;
+}
+
+/**
+ * A running gateway given on the command line (a real APISIX, or a `serve` process). It is checked
+ * to answer before any run starts; every run uses the same gateway, so runs go one at a time.
+ */
+export async function externalFactory(o: ExternalOptions): Promise<TargetFactory> {
+  const missing = (["adminUrl", "gatewayUrl", "controlUrl"] as const).filter((k) => !o[k]);
+  const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`;
+  if (missing.length) throw new UsageError(`--target external needs ${missing.map(flag).join(", ")}`);
+  const urls = { adminUrl: o.adminUrl!, gatewayUrl: o.gatewayUrl!, controlUrl: o.controlUrl! };
+  for (const [k, v] of Object.entries(urls)) {
+    try {
+      checkLoopbackUrl(flag(k), v);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  const admin = urls.adminUrl.replace(/\/+$/, "");
+  try {
+    await fetch(`${admin}/apisix/admin/routes`, { headers: { "x-api-key": o.apiKey ?? "" }, signal: AbortSignal.timeout(3000) });
+  } catch (e) {
+    throw new UsageError(`--admin-url: ${admin} does not answer (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message})`);
+  }
+  let harnessControl = false;
+  try {
+    const info = await fetch(`${urls.controlUrl.replace(/\/+$/, "")}/v1/harness/info`, { signal: AbortSignal.timeout(3000) });
+    harnessControl = info.status === 200;
+  } catch {
+    harnessControl = false;
+  }
+  return {
+    name: "external",
+    store: "the external gateway's own",
+    async create() {
+      const opts: ConstructorParameters<typeof HttpTarget>[0] = {
+        kind: "external",
+        adminUrl: admin,
+        gatewayUrl: urls.gatewayUrl.replace(/\/+$/, ""),
+        controlUrl: urls.controlUrl.replace(/\/+$/, ""),
+        apiKey: o.apiKey ?? "edd1c9f034335f136f87ad84b625c8f1",
+        harnessControl,
+      };
+      if (o.errorLog) opts.errorLog = o.errorLog;
+      return { target: new HttpTarget(opts), prefix: "/apisix" };
+    },
+  };
+}

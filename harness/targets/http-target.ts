@@ -1,0 +1,142 @@
+import { existsSync, readFileSync } from "node:fs";
+import type { BackendMode } from "../backends/backend.ts";
+import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
+import { isLoopback } from "../gateway/resolver/resolver.ts";
+import { TargetUnsupported, type HttpResult, type ObservedLogLine, type Target } from "./target.ts";
+
+export interface HttpTargetOptions {
+  kind: "serve" | "external";
+  adminUrl: string;
+  gatewayUrl: string;
+  controlUrl: string;
+  apiKey: string;
+  /** Error log file to read (external); a serve process is asked over its control port instead. */
+  errorLog?: string;
+  /** The target is a reference-gateway serve process (has /v1/harness/ on the control port). */
+  harnessControl: boolean;
+  /** Without harness control: how long to let the gateway apply an admin write. */
+  settleMs?: number;
+  onClose?: () => Promise<void>;
+}
+
+/** nginx's `YYYY/MM/DD HH:MM:SS [level]` prefix (APISIX writes local time; we read it as such). */
+const LOG_LINE = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}):(\d{2}):(\d{2}) \[(\w+)\]/;
+
+export function parseErrorLog(text: string): ObservedLogLine[] {
+  const out: ObservedLogLine[] = [];
+  for (const line of text.split("\n")) {
+    const m = LOG_LINE.exec(line);
+    if (!m) continue;
+    const [, y, mo, d, h, mi, s, level] = m;
+    out.push({ time: new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)).getTime(), level: level!, text: line });
+  }
+  return out;
+}
+
+/** Only loopback URLs: a scenario never drives anything off this machine. */
+export function checkLoopbackUrl(option: string, url: string): URL {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`${option}: not a URL: "${url}"`);
+  }
+  const host = u.hostname === "localhost" ? "127.0.0.1" : u.hostname;
+  if (!isLoopback(host)) throw new Error(`${option}: ${url} is not on loopback (127.0.0.0/8, ::1); the harness sends no traffic elsewhere`);
+  return u;
+}
+
+/** A gateway reached over HTTP: a `serve` process or an external APISIX. Time is real. */
+export class HttpTarget implements Target {
+  constructor(private readonly opts: HttpTargetOptions) {}
+
+  get kind(): "serve" | "external" {
+    return this.opts.kind;
+  }
+
+  get description(): string {
+    return `${this.opts.kind} gateway (admin ${this.opts.adminUrl}, data ${this.opts.gatewayUrl}, control ${this.opts.controlUrl})`;
+  }
+
+  private async call(base: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<HttpResult> {
+    const init: RequestInit = { method, headers, signal: AbortSignal.timeout(10_000) };
+    if (body !== undefined && body !== "" && method !== "GET") init.body = body;
+    const res = await fetch(base + path, init);
+    const out: Record<string, string> = {};
+    res.headers.forEach((v, k) => (out[k] = v));
+    return { status: res.status, headers: out, body: await res.text() };
+  }
+
+  async admin(method: string, path: string, body = "", headers: Record<string, string> = {}): Promise<HttpResult> {
+    const res = await this.call(this.opts.adminUrl, method, path, { "x-api-key": this.opts.apiKey, "content-type": "application/json", ...headers }, body);
+    if (method !== "GET" && res.status < 300) await this.settle(res.body);
+    return res;
+  }
+
+  /** Wait until the gateway has applied a write: asked of a serve process, waited for otherwise. */
+  private async settle(body: string): Promise<void> {
+    if (!this.opts.harnessControl) {
+      await new Promise((r) => setTimeout(r, this.opts.settleMs ?? 200));
+      return;
+    }
+    let revision: number | undefined;
+    try {
+      revision = (JSON.parse(body) as { modifiedIndex?: number }).modifiedIndex;
+    } catch {
+      revision = undefined;
+    }
+    // A DELETE answer carries no revision: then wait for whatever the store has now.
+    await this.call(this.opts.controlUrl, "GET", `/v1/harness/applied?revision=${revision ?? "latest"}`, {});
+  }
+
+  request(method: string, path: string, headers: Record<string, string>, body: string): Promise<HttpResult> {
+    return this.call(this.opts.gatewayUrl, method, path, headers, body);
+  }
+
+  async wait(ms: number): Promise<void> {
+    await new Promise((r) => setTimeout(r, ms));
+  }
+
+  now(): number {
+    return Date.now();
+  }
+
+  async logLines(): Promise<ObservedLogLine[]> {
+    if (this.opts.harnessControl) {
+      const res = await this.call(this.opts.controlUrl, "GET", "/v1/harness/log", {});
+      return JSON.parse(res.body) as ObservedLogLine[];
+    }
+    if (!this.opts.errorLog) throw new TargetUnsupported("log assertions need --error-log on an external target");
+    if (!existsSync(this.opts.errorLog)) return [];
+    return parseErrorLog(readFileSync(this.opts.errorLog, "utf8"));
+  }
+
+  async checkers(): Promise<CheckerView[]> {
+    const res = await this.call(this.opts.controlUrl, "GET", "/v1/healthcheck", {});
+    if (res.status !== 200) throw new Error(`GET ${this.opts.controlUrl}/v1/healthcheck answered ${res.status}`);
+    const parsed = JSON.parse(res.body) as CheckerView[] | Record<string, never>;
+    return Array.isArray(parsed) ? parsed : [];
+  }
+
+  async pools(): Promise<PoolsView | undefined> {
+    if (!this.opts.harnessControl) return undefined;
+    const res = await this.call(this.opts.controlUrl, "GET", "/v1/healthcheck/pools", {});
+    return res.status === 200 ? (JSON.parse(res.body) as PoolsView) : undefined;
+  }
+
+  async setBackend(name: string, mode: BackendMode): Promise<void> {
+    if (!this.opts.harnessControl) throw new TargetUnsupported("backend steps need a target with harness control (serve); an external APISIX's upstreams are its own");
+    const res = await this.call(this.opts.controlUrl, "POST", `/v1/harness/backends/${encodeURIComponent(name)}`, { "content-type": "application/json" }, JSON.stringify(mode));
+    if (res.status !== 200) throw new Error(`backend ${name}: ${res.status} ${res.body}`);
+  }
+
+  async etcd(action: "restart" | "compact"): Promise<void> {
+    if (!this.opts.harnessControl) throw new TargetUnsupported("etcd steps need a target with harness control (serve)");
+    const res = await this.call(this.opts.controlUrl, "POST", `/v1/harness/etcd/${action}`, {});
+    if (res.status !== 200) throw new Error(`etcd ${action}: ${res.status} ${res.body}`);
+  }
+
+  async close(): Promise<void> {
+    await this.opts.onClose?.();
+  }
+}

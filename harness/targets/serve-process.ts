@@ -1,0 +1,116 @@
+import type { Server } from "node:http";
+import { LoopbackBackends } from "../backends/pool.ts";
+import type { BackendMode, BackendSpec } from "../backends/backend.ts";
+import { RealClock } from "../gateway/clock/real-clock.ts";
+import type { Store } from "../gateway/config/store.ts";
+import { Gateway } from "../gateway/gateway.ts";
+import { closeServer, listen } from "../gateway/http-server.ts";
+import { jsonResponse, type GatewayRequest, type GatewayResponse } from "../gateway/http-types.ts";
+import { Resolver } from "../gateway/resolver/resolver.ts";
+import type { VersionProfile } from "../gateway/versions/profile.ts";
+import { defaultHosts } from "./inproc.ts";
+
+/** The mock world a serve process runs: backends and extra host names. */
+export interface World {
+  backends: BackendSpec[];
+  hosts?: Record<string, string | string[]>;
+}
+
+/** Without a world file: one healthy mock per known provider host, named after the host. */
+export function defaultWorld(): World {
+  return { backends: Object.keys(defaultHosts()).map((h) => ({ name: h, hosts: [h], mode: { kind: "healthy" } })) };
+}
+
+export interface ServeOptions {
+  profile: VersionProfile;
+  store: Store;
+  prefix: string;
+  port: number;
+  adminPort: number;
+  controlPort: number;
+  world: World;
+  logFile: string;
+  /** Also print each error log line (serve prints to stdout). */
+  echo?: (line: string) => void;
+  adminKey?: string;
+}
+
+export interface RunningServe {
+  ports: { gateway: number; admin: number; control: number };
+  backends: Record<string, number>;
+  gateway: Gateway;
+  close(): Promise<void>;
+}
+
+/**
+ * The reference gateway behind real HTTP servers on 127.0.0.1, on real time, so a bug report's
+ * curl commands run unchanged. The control port serves APISIX's /v1/healthcheck and, under
+ * /v1/harness/, what the runner needs to drive it (log with ms times, backend modes, etcd).
+ */
+export async function startServe(opts: ServeOptions): Promise<RunningServe> {
+  const clock = new RealClock();
+  const resolver = new Resolver({ ...defaultHosts(), ...(opts.world.hosts ?? {}) });
+  const backends = new LoopbackBackends(resolver);
+  const servers: Server[] = [];
+  let gateway: Gateway | undefined;
+  try {
+    for (const b of opts.world.backends) await backends.add(b);
+    const gwOpts: Parameters<typeof Gateway.start>[0] = { profile: opts.profile, store: opts.store, clock, transport: backends, resolver, prefix: opts.prefix, logFile: opts.logFile, logLevel: "warn" };
+    if (opts.echo) gwOpts.logSink = opts.echo;
+    if (opts.adminKey) gwOpts.adminKey = opts.adminKey;
+    const gw = await Gateway.start(gwOpts);
+    gateway = gw;
+    const control = async (req: GatewayRequest): Promise<GatewayResponse> => {
+      const path = req.path.split("?")[0]!;
+      const method = req.method.toUpperCase();
+      if (path === "/v1/harness/log" && method === "GET") return jsonResponse(200, gw.log.lines.map((l) => ({ time: l.time, level: l.level, text: l.text })));
+      if (path === "/v1/harness/info" && method === "GET") return jsonResponse(200, { version: opts.profile.name, prefix: opts.prefix, store: opts.store.description, backends: Object.fromEntries(backends.names().map((n) => [n, backends.portOf(n)])) });
+      if (path === "/v1/harness/applied" && method === "GET") {
+        const asked = new URLSearchParams(req.path.split("?")[1] ?? "").get("revision") ?? "latest";
+        const rev = asked === "latest" ? await opts.store.revision() : Number(asked);
+        await gw.config.waitForRevision(rev);
+        return jsonResponse(200, { applied: gw.config.appliedRevision });
+      }
+      const b = /^\/v1\/harness\/backends\/([^/]+)$/.exec(path);
+      if (b && method === "POST") {
+        const mode = JSON.parse(req.body || "{}") as BackendMode;
+        await backends.setMode(decodeURIComponent(b[1]!), mode);
+        return jsonResponse(200, { ok: true });
+      }
+      const e = /^\/v1\/harness\/etcd\/(restart|compact)$/.exec(path);
+      if (e && method === "POST") {
+        if (e[1] === "compact") await opts.store.compact(await opts.store.revision());
+        else {
+          const before = gw.config.reloads;
+          await opts.store.restart();
+          await gw.config.waitForReload(before);
+        }
+        return jsonResponse(200, { ok: true });
+      }
+      return gw.handleControl(req);
+    };
+    const data = await listen((r) => gw.handleData(r), opts.port);
+    servers.push(data.server);
+    const admin = await listen((r) => gw.handleAdmin(r), opts.adminPort);
+    servers.push(admin.server);
+    const ctl = await listen(control, opts.controlPort);
+    servers.push(ctl.server);
+    return {
+      ports: { gateway: data.port, admin: admin.port, control: ctl.port },
+      backends: Object.fromEntries(backends.names().map((n) => [n, backends.portOf(n)])),
+      gateway: gw,
+      close: async () => {
+        for (const s of servers) await closeServer(s);
+        await gw.stop();
+        clock.stopAll();
+        await backends.close();
+      },
+    };
+  } catch (e) {
+    for (const s of servers) await closeServer(s);
+    await gateway?.stop();
+    clock.stopAll();
+    await backends.close();
+    throw e;
+  }
+}

@@ -1,0 +1,65 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { afterAll, describe, expect, it } from "vitest";
+import { etcdPids, hasEtcdBinary } from "../helpers/processes.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const out = mkdtempSync(join(tmpdir(), "harness-cli-test-"));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+function harness(args: string[]) {
+  return execa("node", ["bin/harness.js", ...args], { cwd: ROOT, reject: false, env: { NO_COLOR: "1" } });
+}
+
+describe("harness repro, run as a user would", () => {
+  it.skipIf(!hasEtcdBinary())("prints the verdict table on real etcd, writes a JSON record, exits 0, leaves no etcd", async () => {
+    const before = etcdPids();
+    const res = await harness(["repro", "--out", out]);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/^store: etcd .*local binary/m);
+    const rows = res.stdout.split("\n");
+    expect(rows[0]).toMatch(/^VERSION\s+VERDICT\s+FAILURES IN 3 S AFTER PATCH\s+AS KNOWN\s+FIRST MATCHING ERROR LINE$/);
+    expect(rows[1]).toMatch(/^3\.15\.0\s+REPRODUCED\s+3\s+yes\s+\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[error\] .*healthcheck_manager\.lua:292: failed to run timer_working_pool_check: .*healthcheck_manager\.lua:242: attempt to index local 'upstream' \(a nil value\), context: ngx\.timer$/);
+    expect(rows[2]).toMatch(/^3\.16\.0\s+REPRODUCED\s+3\s+yes\s+.*healthcheck_manager\.lua:288: .*healthcheck_manager\.lua:238: /);
+    expect(rows[3]).toMatch(/^3\.17\.0\s+NOT REPRODUCED\s+0\s+yes\s+-$/);
+    expect(rows[4]).toMatch(/^3\.18\.0\s+NOT REPRODUCED\s+0\s+yes\s+-$/);
+    expect(res.stdout).toContain("all 4 versions behave as known; reproduced on: 3.15.0, 3.16.0");
+    const records = readdirSync(out).filter((f) => f.startsWith("repro-13101-"));
+    expect(records).toHaveLength(1);
+    const record = JSON.parse(readFileSync(join(out, records[0]!), "utf8")) as { ok: boolean; results: unknown[] };
+    expect(record.ok).toBe(true);
+    expect(record.results).toHaveLength(4);
+    expect(etcdPids()).toEqual(before);
+  });
+
+  it("--json prints the record", async () => {
+    const res = await harness(["repro", "--store", "memory", "--versions", "3.16.0,suggested", "--json", "--out", out]);
+    expect(res.exitCode, res.stderr).toBe(0);
+    const parsed = JSON.parse(res.stdout) as { results: { version: string; verdict: string }[] };
+    expect(parsed.results.map((r) => [r.version, r.verdict])).toEqual([
+      ["3.16.0", "REPRODUCED"],
+      ["suggested", "NOT REPRODUCED"],
+    ]);
+  });
+
+  it("bad usage exits 2 with one line and no stack trace", async () => {
+    for (const args of [["repro", "--versions", "9.9.9"], ["repro", "--store", "redis"], ["repro", "--bogus"], ["frobnicate"]]) {
+      const res = await harness(args);
+      expect(res.exitCode, args.join(" ")).toBe(2);
+      expect(res.stderr).not.toMatch(/\n\s+at /);
+    }
+    const res = await harness(["repro", "--versions", "9.9.9"]);
+    expect(res.stderr.trim()).toBe('harness: --versions: unknown version "9.9.9" (known: 3.15.0, 3.16.0, 3.17.0, 3.18.0, suggested, fallback-without-get-node)');
+  });
+
+  it("--help works on every command and exits 0", async () => {
+    for (const args of [["--help"], ["repro", "--help"], ["run", "--help"], ["serve", "--help"], ["props", "--help"]]) {
+      const res = await harness(args);
+      expect(res.exitCode, args.join(" ")).toBe(0);
+      expect(res.stdout).toMatch(/^Usage: harness/);
+    }
+  });
+});

@@ -1,0 +1,121 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { mergePatch } from "../../harness/gateway/admin/admin-api.ts";
+import type { InprocTarget } from "../../harness/targets/inproc.ts";
+import { fixtureText, inproc } from "../helpers/inproc.ts";
+
+let t: InprocTarget;
+beforeEach(async () => {
+  t = await inproc("3.16.0");
+});
+afterEach(async () => {
+  await t.close();
+});
+
+const ROUTE = fixtureText("13101/route.json");
+const KEY = "edd1c9f034335f136f87ad84b625c8f1";
+
+function errorMsg(body: string): string {
+  return (JSON.parse(body) as { error_msg: string }).error_msg;
+}
+
+describe("Admin API errors", () => {
+  it("401 without a key and with a wrong key", async () => {
+    const none = await t.gateway.handleAdmin({ method: "PUT", path: "/apisix/admin/routes/1", headers: {}, body: ROUTE });
+    const wrong = await t.gateway.handleAdmin({ method: "PUT", path: "/apisix/admin/routes/1", headers: { "X-API-KEY": "nope" }, body: ROUTE });
+    expect([none.status, wrong.status]).toEqual([401, 401]);
+    expect(errorMsg(none.body)).toBe("failed to check token");
+    expect(await t.store.get("/apisix/routes/1")).toBeUndefined();
+  });
+
+  it("the key header is case-insensitive, as HTTP headers are", async () => {
+    const res = await t.gateway.handleAdmin({ method: "PUT", path: "/apisix/admin/routes/1", headers: { "X-Api-Key": KEY }, body: ROUTE });
+    expect(res.status).toBe(201);
+  });
+
+  it("400 for bad JSON, naming the parse error", async () => {
+    const res = await t.admin("PUT", "/apisix/admin/routes/1", '{"uri": "/ai/*",');
+    expect(res.status).toBe(400);
+    expect(errorMsg(res.body)).toMatch(/^invalid request body: .*JSON/);
+  });
+
+  it("400 for a schema violation, naming the property", async () => {
+    const body = JSON.parse(ROUTE) as { plugins: { "ai-proxy-multi": { instances: Record<string, unknown>[] } } };
+    delete body.plugins["ai-proxy-multi"].instances[1]!.weight;
+    const res = await t.admin("PUT", "/apisix/admin/routes/1", JSON.stringify(body));
+    expect(res.status).toBe(400);
+    expect(errorMsg(res.body)).toBe(`failed to check the configuration of plugin ai-proxy-multi err: property "instances.1" validation failed: must have required property 'weight'`);
+  });
+
+  it("400 for an unknown provider, listing the known ones", async () => {
+    const res = await t.admin("PUT", "/apisix/admin/routes/1", ROUTE.replace('"provider": "openai"', '"provider": "llama"'));
+    expect(res.status).toBe(400);
+    expect(errorMsg(res.body)).toContain('property "instances.0.provider" validation failed: must be equal to one of the allowed values (openai, deepseek, openai-compatible, vertex-ai)');
+  });
+
+  it("400 for an unknown route property and for a route without uri", async () => {
+    const extra = await t.admin("PUT", "/apisix/admin/routes/1", JSON.stringify({ ...JSON.parse(ROUTE), colour: "blue" }));
+    expect(errorMsg(extra.body)).toBe('invalid configuration: must NOT have additional properties ("colour")');
+    const { uri: _uri, ...noUri } = JSON.parse(ROUTE) as Record<string, unknown>;
+    const missing = await t.admin("PUT", "/apisix/admin/routes/1", JSON.stringify(noUri));
+    expect(missing.status).toBe(400);
+  });
+
+  it("404 for GET, PATCH and DELETE of an unknown id", async () => {
+    for (const method of ["GET", "PATCH", "DELETE"]) {
+      const res = await t.admin(method, "/apisix/admin/routes/404", method === "PATCH" ? '{"desc":"x"}' : "");
+      expect(res.status, method).toBe(404);
+    }
+  });
+
+  it("the bug report's body is accepted as it is, unknown instance property included", async () => {
+    const res = await t.admin("PUT", "/apisix/admin/routes/1", ROUTE);
+    expect(res.status).toBe(201);
+    const stored = JSON.parse((await t.store.get("/apisix/routes/1"))!.value) as { plugins: { "ai-proxy-multi": { instances: { endpoint?: string }[] } } };
+    expect(stored.plugins["ai-proxy-multi"].instances[0]!.endpoint).toBe("http://<healthy-host>:80/v1");
+  });
+
+  it("3.15/3.16 read an IPv6 endpoint with their pattern and accept it; a non-http endpoint is refused", async () => {
+    const body = (endpoint: string) => ROUTE.replace('"endpoint": "http://<healthy-host>:80/v1"', `"override": {"endpoint": "${endpoint}"}`);
+    expect((await t.admin("PUT", "/apisix/admin/routes/1", body("http://[::1]:8080/v1"))).status).toBe(201);
+    const res = await t.admin("PUT", "/apisix/admin/routes/2", body("ftp://x/v1"));
+    expect(res.status).toBe(400);
+    expect(errorMsg(res.body)).toContain("override.endpoint");
+  });
+});
+
+describe("PATCH merge and revisions", () => {
+  it("objects merge key by key; arrays and other values replace", () => {
+    expect(mergePatch({ a: { b: 1, c: [1, 2] }, d: "x" }, { a: { c: [3] }, d: null, e: 2 })).toEqual({ a: { b: 1, c: [3] }, d: null, e: 2 });
+  });
+
+  it("PATCH keeps the rest of the route and bumps the revision by one per write", async () => {
+    const put = JSON.parse((await t.admin("PUT", "/apisix/admin/routes/1", ROUTE)).body) as { modifiedIndex: number; createdIndex: number };
+    const patch = JSON.parse((await t.admin("PATCH", "/apisix/admin/routes/1", '{"desc": "trigger config refresh"}')).body) as { modifiedIndex: number; createdIndex: number; value: Record<string, unknown> };
+    expect(patch.modifiedIndex).toBe(put.modifiedIndex + 1);
+    expect(patch.createdIndex).toBe(put.createdIndex);
+    expect(patch.value.desc).toBe("trigger config refresh");
+    expect(patch.value.uri).toBe("/ai/*");
+    const got = JSON.parse((await t.admin("GET", "/apisix/admin/routes/1")).body) as { modifiedIndex: number; value: { plugins: { "ai-proxy-multi": { instances: unknown[] } } } };
+    expect(got.modifiedIndex).toBe(patch.modifiedIndex);
+    expect(got.value.plugins["ai-proxy-multi"].instances).toHaveLength(2);
+  });
+
+  it("every write gives the config cache a new object carrying the new modifiedIndex", async () => {
+    await t.admin("PUT", "/apisix/admin/routes/1", ROUTE);
+    const first = t.gateway.config.getRoute("1")!;
+    (first.value as Record<string, unknown>)._marker = true;
+    await t.admin("PATCH", "/apisix/admin/routes/1", '{"desc":"x"}');
+    const second = t.gateway.config.getRoute("1")!;
+    expect(second).not.toBe(first);
+    expect(second.value._marker).toBeUndefined();
+    expect(second.modifiedIndex).toBe(first.modifiedIndex + 1);
+  });
+
+  it("PATCH that breaks the schema is refused and leaves the stored route alone", async () => {
+    await t.admin("PUT", "/apisix/admin/routes/1", ROUTE);
+    const before = await t.store.get("/apisix/routes/1");
+    const res = await t.admin("PATCH", "/apisix/admin/routes/1", '{"plugins": {"ai-proxy-multi": {"instances": []}}}');
+    expect(res.status).toBe(400);
+    expect((await t.store.get("/apisix/routes/1"))!.modRevision).toBe(before!.modRevision);
+  });
+});
