@@ -22,7 +22,7 @@ export class ScenarioError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: false, strict: false });
+const ajv = new Ajv({ allErrors: false, strict: false, verbose: true });
 const validateScenario = ajv.compile(scenarioSchema);
 const validateStep = Object.fromEntries(Object.entries(stepSchemas).map(([k, s]) => [k, ajv.compile(s)]));
 
@@ -65,6 +65,10 @@ function parseMode(v: unknown): BackendMode {
   return { kind: "slow", delayMs: parseDuration(o.slow!) };
 }
 
+function pathOf(e: ErrorObject): PathKey[] {
+  return e.instancePath.split("/").slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
 class Source {
   readonly lines = new LineCounter();
   readonly doc: Document;
@@ -100,9 +104,16 @@ class Source {
     return new ScenarioError(this.file, line, col, `${where}${detail}`);
   }
 
+  /** The most useful of ajv's errors: a described anyOf beats the first branch's complaint. */
+  ajvErrors(base: PathKey[], errors: ErrorObject[]): ScenarioError {
+    const first = errors[0]!;
+    const described = errors.find((e) => e.keyword === "anyOf" && e.instancePath === first.instancePath && typeof (e.parentSchema as { description?: unknown } | undefined)?.description === "string");
+    if (described) return this.error([...base, ...pathOf(described)], `expected ${(described.parentSchema as { description: string }).description}`);
+    return this.ajvError(base, first);
+  }
+
   ajvError(base: PathKey[], e: ErrorObject): ScenarioError {
-    const rel = e.instancePath.split("/").slice(1).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-    const path = [...base, ...rel];
+    const path = [...base, ...pathOf(e)];
     if (e.keyword === "additionalProperties") {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
       return this.error([...path, key], describeError(e), true);
@@ -127,7 +138,7 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
   if (!STEP_KINDS.includes(kind)) throw src.error([...path, kind], `unknown step "${kind}" (expected one of ${STEP_KINDS.join(", ")})`, true);
   const value = raw[kind];
   const validate = validateStep[kind]!;
-  if (!validate(value)) throw src.ajvError([...path, kind], validate.errors![0]!);
+  if (!validate(value)) throw src.ajvErrors([...path, kind], validate.errors!);
   const line = src.at([...path, kind], true).line;
   const v = value as Record<string, unknown>;
   switch (kind) {
@@ -203,7 +214,7 @@ export function loadScenario(file: string): Scenario {
   }
   const raw = src.doc.toJS() as Record<string, unknown> | null;
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ScenarioError(display, 1, 1, "expected a mapping with name, steps and expect");
-  if (!validateScenario(raw)) throw src.ajvError([], validateScenario.errors![0]!);
+  if (!validateScenario(raw)) throw src.ajvErrors([], validateScenario.errors!);
   const known = new Set(PROFILES.map((p) => p.name));
   for (const version of Object.keys(raw.expect as object)) {
     if (version !== "default" && !known.has(version)) throw src.error(["expect", version], `unknown version "${version}" (known: default, ${[...known].join(", ")})`, true);

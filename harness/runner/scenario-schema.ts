@@ -4,6 +4,7 @@
  */
 
 const duration = {
+  description: "a duration (2s, 500ms, 1.5s, 1m) or whole milliseconds",
   anyOf: [
     { type: "integer", minimum: 0 },
     { type: "string", pattern: "^\\d+(\\.\\d+)?(ms|s|m)$" },
@@ -20,6 +21,7 @@ const instanceRef = {
 };
 
 const backendMode = {
+  description: "a backend mode: healthy, down, {status: 500} or {slow: 2s}",
   anyOf: [
     { type: "string", enum: ["healthy", "down"] },
     { type: "object", properties: { status: { type: "integer", minimum: 100, maximum: 599 } }, required: ["status"], additionalProperties: false },

@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createServer } from "node:net";
+import { execa } from "execa";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadScenario, ScenarioError } from "../../harness/runner/load.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), "harness-bad-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function write(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+function errorOf(file: string): ScenarioError {
+  try {
+    loadScenario(file);
+  } catch (e) {
+    if (e instanceof ScenarioError) return e;
+    throw e;
+  }
+  throw new Error(`${file} was accepted`);
+}
+
+const GOOD_HEAD = `name: x
+backends:
+  a: {hosts: [a.test]}
+steps:
+  - admin: {method: PUT, path: /apisix/admin/routes/1, fixture: routes/two-backends.json}
+`;
+
+describe("scenario file mistakes name the file, line and column, and what was expected", () => {
+  const cases: [string, string, number, number, string][] = [
+    ["malformed.yaml", "name: x\nsteps:\n  - wait: [1s\nexpect: {default: passes}\n", 4, 1, "malformed YAML"],
+    ["unknown-step.yaml", GOOD_HEAD + "  - sleep: 2s\nexpect: {default: passes}\n", 6, 5, 'steps[1].sleep: unknown step "sleep" (expected one of admin, request, wait, backend, etcd, mark, assert)'],
+    ["unknown-field.yaml", GOOD_HEAD + "  - request: {path: /ai/x, colour: red}\nexpect: {default: passes}\n", 6, 28, 'steps[1].request.colour: unknown field "colour"'],
+    ["wrong-type.yaml", GOOD_HEAD + "  - wait: soon\nexpect: {default: passes}\n", 6, 11, "steps[1].wait: expected a duration (2s, 500ms, 1.5s, 1m) or whole milliseconds"],
+    ["bad-method.yaml", GOOD_HEAD.replace("method: PUT", "method: PUSH") + "expect: {default: passes}\n", 5, 21, "steps[0].admin.method: expected one of GET, PUT, POST, PATCH, DELETE"],
+    ["missing-fixture.yaml", GOOD_HEAD.replace("routes/two-backends.json", "routes/nope.json") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: fixture not found: routes/nope.json"],
+    ["unknown-version.yaml", GOOD_HEAD + "expect: {default: passes, 3.19.0: reproduces}\n", 6, 27, 'expect.3.19.0: unknown version "3.19.0"'],
+    ["no-steps.yaml", "name: x\nexpect: {default: passes}\n", 1, 1, 'missing field "steps"'],
+    ["unknown-backend.yaml", GOOD_HEAD + "  - backend: {name: z, mode: down}\nexpect: {default: passes}\n", 6, 21, 'steps[1].backend.name: unknown backend "z" (defined: a)'],
+    ["bad-mark.yaml", GOOD_HEAD + "  - assert: {log: {contains: x, since: later}}\nexpect: {default: passes}\n", 6, 40, 'steps[1].assert.log.since: no earlier mark named "later"'],
+  ];
+  it.each(cases)("%s", (name, text, line, col, message) => {
+    const e = errorOf(write(name, text));
+    expect([e.line, e.col]).toEqual([line, col]);
+    expect(e.detail).toContain(message);
+    expect(e.message.startsWith(`${relative(process.cwd(), join(dir, name))}:${line}:${col}: `)).toBe(true);
+  });
+});
+
+describe("harness run with bad input exits 2 with one line", () => {
+  function run(args: string[]) {
+    return execa("node", ["bin/harness.js", "run", ...args], { cwd: ROOT, reject: false });
+  }
+
+  it("a bad scenario file, an unknown version, an unknown target, an unreachable external target", async () => {
+    const closed = await closedPort();
+    const bad = write("cli-bad.yaml", GOOD_HEAD + "  - sleep: 2s\nexpect: {default: passes}\n");
+    const results = await Promise.all([
+      run([bad]),
+      run(["scenarios", "--versions", "3.99.0"]),
+      run(["scenarios", "--target", "kubernetes"]),
+      run(["scenarios", "--target", "external", "--versions", "3.16.0", "--admin-url", `http://127.0.0.1:${closed}`, "--gateway-url", "http://127.0.0.1:1", "--control-url", "http://127.0.0.1:1"]),
+      run(["scenarios", "--target", "external", "--versions", "3.16.0", "--admin-url", "http://10.0.0.1:9180", "--gateway-url", "http://127.0.0.1:1", "--control-url", "http://127.0.0.1:1"]),
+    ]);
+    const lines = results.map((r) => r.stderr.trim());
+    expect(results.map((r) => r.exitCode)).toEqual([2, 2, 2, 2, 2]);
+    expect(lines[0]).toMatch(/^harness: .*cli-bad\.yaml:6:5: steps\[1\]\.sleep: unknown step "sleep"/);
+    expect(lines[1]).toBe('harness: --versions: unknown version "3.99.0" (known: 3.15.0, 3.16.0, 3.17.0, 3.18.0, suggested, fallback-without-get-node)');
+    expect(lines[2]).toBe('harness: --target: expected inproc, serve or external, got "kubernetes"');
+    expect(lines[3]).toMatch(new RegExp(`^harness: --admin-url: http://127\\.0\\.0\\.1:${closed} does not answer \\(.*ECONNREFUSED.*\\)$`));
+    expect(lines[4]).toBe("harness: --admin-url: http://10.0.0.1:9180 is not on loopback (127.0.0.0/8, ::1); the harness sends no traffic elsewhere");
+    for (const l of lines) expect(l.split("\n")).toHaveLength(1);
+  });
+});
