@@ -198,7 +198,7 @@ export class ScenarioExecution {
       const label = `route ${w.route} instance ${w.instance}`;
       const healthy = c?.nodes.filter((n) => n.status === "healthy").length ?? 0;
       const unhealthy = c ? c.nodes.length - healthy : 0;
-      observed[label] = c ? { healthy, unhealthy, version: pools?.working[path]?.version } : "no checker";
+      observed[label] = c ? { healthy, unhealthy, version: pools?.working[c.name]?.version } : "no checker";
       const exists = w.exists ?? true;
       if (!!c !== exists) {
         problems.push(`${label}: ${c ? "has" : "has no"} working checker, expected ${exists ? "one" : "none"}`);
@@ -208,7 +208,7 @@ export class ScenarioExecution {
       if (w.healthy !== undefined && healthy !== w.healthy) problems.push(`${label}: ${healthy} healthy node(s), expected ${w.healthy}`);
       if (w.unhealthy !== undefined && unhealthy !== w.unhealthy) problems.push(`${label}: ${unhealthy} unhealthy node(s), expected ${w.unhealthy}`);
       if (w.current !== undefined) {
-        const version = pools?.working[path]?.version;
+        const version = pools?.working[c.name]?.version;
         if (version === undefined) problems.push(`${label}: checker version is not observable on this target`);
         else {
           const routeVer = await this.routeVersion(w.route);

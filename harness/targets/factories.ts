@@ -117,10 +117,13 @@ export async function externalFactory(o: ExternalOptions): Promise<TargetFactory
   } catch (e) {
     throw new UsageError(`--admin-url: ${admin} does not answer (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message})`);
   }
+  // A serve process says which key prefix it uses; a real APISIX uses /apisix.
   let harnessControl = false;
+  let prefix = "/apisix";
   try {
     const info = await fetch(`${urls.controlUrl.replace(/\/+$/, "")}/v1/harness/info`, { signal: AbortSignal.timeout(3000) });
     harnessControl = info.status === 200;
+    if (harnessControl) prefix = ((await info.json()) as { prefix?: string }).prefix ?? prefix;
   } catch {
     harnessControl = false;
   }
@@ -137,7 +140,7 @@ export async function externalFactory(o: ExternalOptions): Promise<TargetFactory
         harnessControl,
       };
       if (o.errorLog) opts.errorLog = o.errorLog;
-      return { target: new HttpTarget(opts), prefix: "/apisix" };
+      return { target: new HttpTarget(opts), prefix };
     },
   };
 }

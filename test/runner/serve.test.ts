@@ -1,0 +1,68 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnServe } from "../../harness/targets/factories.ts";
+import { etcdPids } from "../helpers/processes.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const fixture = (p: string) => readFileSync(new URL(`../../fixtures/${p}`, import.meta.url), "utf8");
+const KEY = "edd1c9f034335f136f87ad84b625c8f1";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * `harness serve` as a child process on real time, driven with the bug report's curl steps as
+ * real HTTP requests; then `harness run --target external` pointed at another serve process.
+ */
+describe("serve: the bug report's curl steps against the reference gateway", () => {
+  let served: Awaited<ReturnType<typeof spawnServe>>;
+  const etcdBefore = etcdPids();
+  beforeAll(async () => {
+    served = await spawnServe({ version: "3.16.0", store: "etcd", prefix: "/apisix", world: { backends: [{ name: "openai", hosts: ["api.openai.com"], mode: { kind: "healthy" } }], hosts: {} } });
+  }, 30_000);
+  afterAll(async () => {
+    await served?.stop();
+  });
+
+  it("PUT, request, wait 2 s, PATCH, wait 3 s: the error log shows the crash every second", async () => {
+    const admin = `http://127.0.0.1:${served.ready.admin}/apisix/admin/routes/1`;
+    const put = await fetch(admin, { method: "PUT", headers: { "X-API-KEY": KEY }, body: fixture("13101/route.json") });
+    expect(put.status).toBe(201);
+    const chat = await fetch(`http://127.0.0.1:${served.ready.gateway}/ai/chat/completions`, { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"model":"gpt-4","messages":[{"role":"user","content":"hello"}]}' });
+    expect(chat.status).toBe(200);
+    expect(await chat.text()).toContain("hello from openai");
+    await sleep(2000);
+    const checkers = (await (await fetch(`http://127.0.0.1:${served.ready.control}/v1/healthcheck`)).json()) as { name: string }[];
+    expect(checkers.map((c) => c.name)).toEqual(["/apisix/routes/1#plugins['ai-proxy-multi'].instances[0]", "/apisix/routes/1#plugins['ai-proxy-multi'].instances[1]"]);
+    const patch = await fetch(admin, { method: "PATCH", headers: { "X-API-KEY": KEY }, body: '{"desc": "trigger config refresh"}' });
+    expect(patch.status).toBe(200);
+    await sleep(3300);
+    const crashes = readFileSync(served.logFile, "utf8").split("\n").filter((l) => l.includes("failed to run timer_working_pool_check"));
+    expect(crashes.length).toBeGreaterThanOrEqual(3);
+    expect(crashes.length).toBeLessThanOrEqual(4);
+    for (const l of crashes) {
+      expect(l).toMatch(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[error\] \d+#\d+: \*\d+ \[lua\] healthcheck_manager\.lua:288: failed to run timer_working_pool_check: \/usr\/local\/apisix\/apisix\/healthcheck_manager\.lua:238: attempt to index local 'upstream' \(a nil value\), context: ngx\.timer$/);
+    }
+  });
+
+  it("harness run --target external against a serve process meets the 3.16.0 expectation", async () => {
+    const other = await spawnServe({ version: "3.16.0", store: "etcd", prefix: "/apisix-external", world: { backends: [{ name: "openai", hosts: ["api.openai.com"], mode: { kind: "healthy" } }], hosts: {} } });
+    try {
+      const res = await execa(
+        "node",
+        ["bin/harness.js", "run", "scenarios/13101-crash-loop-after-patch.yaml", "--target", "external", "--versions", "3.16.0", "--admin-url", `http://127.0.0.1:${other.ready.admin}`, "--gateway-url", `http://127.0.0.1:${other.ready.gateway}`, "--control-url", `http://127.0.0.1:${other.ready.control}`, "--reporter", "console", "--out", "reports/test-external"],
+        { cwd: ROOT, reject: false },
+      );
+      expect(res.exitCode, res.stdout + res.stderr).toBe(0);
+      expect(res.stdout).toMatch(/ok\s+3\.16\.0\s+reproduces \(expected reproduces\)/);
+      expect(res.stdout).toContain("1 passed, 0 failed");
+    } finally {
+      await other.stop();
+    }
+  }, 30_000);
+
+  it("stopping serve leaves no etcd process behind", async () => {
+    await served.stop();
+    expect(etcdPids().filter((p) => !etcdBefore.includes(p))).toEqual([]);
+  });
+});
