@@ -154,8 +154,8 @@ export function evaluateConstructProperty(profile: VersionProfile, propertyId: C
       const before = structuredClone(arg);
       const o = run(profile, arg, env);
       const diff = jsonDiff(before, arg);
-      if (diff.length === 0 && isDeepStrictEqual(before, arg)) return undefined;
-      return `construct_upstream modified its argument (${diff.join(", ")}) for ${who}; it returned ${describeOutcome(o)}`;
+      if (isDeepStrictEqual(before, arg)) return undefined;
+      return `construct_upstream modified its argument (${diff.join(", ") || "prototype or property order"}) for ${who}; it returned ${describeOutcome(o)}`;
     }
     case "idempotence": {
       const arg = refreshed(instance);
@@ -210,9 +210,12 @@ export async function checkConstructProperty(profile: VersionProfile, propertyId
   return verdict;
 }
 
-/** Every property of CONSTRUCT_PROPERTIES on one profile, in order. */
+/**
+ * Every property of CONSTRUCT_PROPERTIES on one profile, in order. A counterexample path belongs
+ * to one property, so `opts.path` is not used here: replay with checkConstructProperty.
+ */
 export async function checkAllConstructProperties(profile: VersionProfile, opts: ConstructCheckOptions): Promise<PropertyVerdict[]> {
   const out: PropertyVerdict[] = [];
-  for (const p of CONSTRUCT_PROPERTIES) out.push(await checkConstructProperty(profile, p.id, opts));
+  for (const p of CONSTRUCT_PROPERTIES) out.push(await checkConstructProperty(profile, p.id, { runs: opts.runs, seed: opts.seed }));
   return out;
 }
