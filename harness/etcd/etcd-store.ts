@@ -82,8 +82,12 @@ class EtcdWatch implements Watch {
     this.handlers.onBatch(batch);
   }
 
+  /** Set by watch() while it waits for etcd to confirm: fails that wait. */
+  abortPending: ((why: string) => void) | undefined;
+
   /** Mark closed and detach from etcd3's watch manager so it never resubscribes. */
   detach(): Promise<void> {
+    if (this.state === "pending") this.abortPending?.("the store was closed or restarted while the watch was being created");
     this.state = "closed";
     this.store.forget(this);
     return withTimeout(this.watcher.cancel(), 1000, "etcd watch cancel").catch(() => undefined);
@@ -202,6 +206,7 @@ export class EtcdStore implements Store {
     const confirmed = new Promise<void>((resolve, reject) => {
       settle = (err) => (err ? reject(err) : resolve());
     });
+    w.abortPending = (why) => settle?.(new Error(`etcd watch on ${prefix}: ${why}`));
 
     watcher.on("connected", () => {
       if (w.state !== "pending") return;
@@ -214,8 +219,8 @@ export class EtcdStore implements Store {
     // instead, so the watch is cancelled (which stops the resubscribe) and reported broken.
     watcher.on("disconnected", (err: Error) => {
       if (w.state === "pending") {
-        void w.detach();
         settle?.(new Error(`etcd watch on ${prefix} failed to connect: ${errorMessage(err)}`));
+        void w.detach();
         return;
       }
       w.breakLater(`connection lost: ${errorMessage(err)}`);
@@ -224,8 +229,8 @@ export class EtcdStore implements Store {
     // cancel_reason for it, so ask etcd whether our next revision is still readable.
     watcher.on("error", (err: Error) => {
       if (w.state === "pending") {
-        void w.detach();
         settle?.(new Error(`etcd refused watch on ${prefix}: ${errorMessage(err)}`));
+        void w.detach();
         return;
       }
       if (w.state === "closed") return;
@@ -271,10 +276,11 @@ export class EtcdStore implements Store {
     this.assertOpen();
     const open = [...this.watches];
     this.watches.clear();
-    await Promise.all(open.map((w) => w.breakNow("restart")));
-    // A fresh client: new channels, new watch stream, as after a real etcd restart.
+    // A fresh client first (new channels, new watch stream, as after a real etcd restart), so a
+    // consumer that re-watches from inside onBroken lands on it, not on the client going away.
     const old = this.client;
     this.client = this.connect();
+    await Promise.all(open.map((w) => w.breakNow("restart")));
     old.close();
   }
 

@@ -218,7 +218,8 @@ export class LocalEtcd {
         const result = await proc;
         const why = this.stderrTail.trim() || (result as { message?: string }).message || "no output";
         if (/address already in use/i.test(why)) throw new PortTakenError(why);
-        throw new Error(`etcd (${this.bin}) exited during startup with code ${result.exitCode ?? result.signal}: ${why}`);
+        const how = result.exitCode !== undefined ? `with code ${result.exitCode}` : result.signal ? `on ${result.signal}` : "(could not be spawned)";
+        throw new Error(`etcd (${this.bin}) exited during startup ${how}: ${why}`);
       }
       if (await this.healthy()) break;
       if (performance.now() > deadline) {

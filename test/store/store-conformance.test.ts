@@ -158,7 +158,7 @@ for (const backend of [memoryBackend, etcdBackend]) {
       // Near misses that a sloppy prefix match would include (like /apisix2 for /apisix/).
       await s.put(base, "the prefix without its slash");
       await s.put(`${base}2/x`, "sibling");
-      await s.put(`${base}/`.slice(0, -1) + "0", "sibling2");
+      await s.put(`${base}0`, "sibling2");
       const { kvs, revision } = await s.range(p);
       expect(revision).toBe(await s.revision());
       expect(kvs.map((kv) => kv.key)).toEqual(["A", "a", "a0", "b", "c/nested", "\uFF01", "\u{1F600}"].map((k) => `${p}${k}`));
@@ -372,7 +372,7 @@ describe("MemoryStore speed", () => {
     }
     const ms = performance.now() - t0;
     expect(delivered).toBe(1000 * 11);
-    // Measured ~30 ms here; the bound leaves room for slow CI machines.
+    // ~130 ms on the dev machine; the bound leaves room for slow CI machines.
     expect(ms).toBeLessThan(1000);
   });
 });

@@ -145,17 +145,26 @@ export class ConfigCache {
     if (this.stopped || this.resyncing) return;
     this.watch = undefined;
     this.log.write("warn", { file: "core/config_etcd.lua", line: 690, fn: "sync_data" }, `watch of ${this.routesPrefix} broken (${reason}), reloading all`, "ngx.timer");
-    this.resyncing = this.reload()
-      .catch((e: unknown) => {
+    this.resyncing = this.reloadUntilDone().finally(() => {
+      this.resyncing = undefined;
+    });
+  }
+
+  /** Like config_etcd's sync loop: keep trying a full reload (the store may still be coming back). */
+  private async reloadUntilDone(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.reload();
+        return;
+      } catch (e) {
         this.log.write("error", { file: "core/config_etcd.lua", line: 700, fn: "sync_data" }, `failed to reload ${this.routesPrefix}: ${(e as Error).message}`, "ngx.timer");
-      })
-      .finally(() => {
-        this.resyncing = undefined;
-      });
+        await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      }
+    }
   }
 
   /** Resolve once more than `after` full reloads have completed (after an etcd restart). */
-  async waitForReload(after: number, timeoutMs = 5000): Promise<void> {
+  async waitForReload(after: number, timeoutMs = 15_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.reloads <= after || this.resyncing) {
       if (Date.now() > deadline) throw new Error(`config cache did not reload within ${timeoutMs} ms`);
