@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { registerProps } from "./props.ts";
 import { registerRepro } from "./repro.ts";
 import { registerRun } from "./run.ts";
 import { registerServe } from "./serve.ts";
@@ -14,6 +15,7 @@ program
 registerRepro(program);
 registerRun(program);
 registerServe(program);
+registerProps(program);
 
 try {
   await program.parseAsync(process.argv);

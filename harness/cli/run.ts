@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { acquireStore } from "../etcd/provision.ts";
+import { acquireStore, storePerRun } from "../etcd/provision.ts";
 import { parseVersionList, UnknownVersionError } from "../gateway/versions/index.ts";
 import { progressLine, summaryText } from "../report/console.ts";
 import { parseReporters, writeReports } from "../report/index.ts";
@@ -83,7 +83,7 @@ export function registerRun(program: Command): void {
         const provisioned = await acquireStore({ prefer: o.store, log: (l) => process.stderr.write(l + "\n") });
         release = () => provisioned.release();
         const label = `${provisioned.kind} (${provisioned.source})`;
-        factory = o.target === "serve" ? serveFactory(provisioned, label) : new InprocFactory(provisioned.store, label);
+        factory = o.target === "serve" ? serveFactory(provisioned, label) : new InprocFactory(storePerRun(provisioned), label);
       }
       const console_ = reporters.includes("console");
       if (console_) process.stderr.write(`running ${scenarios.length} scenario(s) x ${profiles.length} version(s) on ${factory.name}\n`);

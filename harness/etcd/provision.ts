@@ -283,3 +283,17 @@ export async function sharedStore(opts: AcquireOptions & { prefixBase?: string }
   if (backend.endpoints) lease.endpoints = backend.endpoints;
   return lease;
 }
+
+
+/**
+ * A store per run on what was provisioned: a new etcd client (own connection, own watches) on the
+ * same etcd, or a fresh in-memory store. An etcd restart in one run then breaks only that run's
+ * watches, as it would for one gateway.
+ */
+export function storePerRun(provisioned: ProvisionedStore): () => Store {
+  if (provisioned.kind === "etcd" && provisioned.endpoints) {
+    const endpoints = provisioned.endpoints;
+    return () => new EtcdStore(endpoints, provisioned.store.description);
+  }
+  return () => new MemoryStore("in-memory store (per run)");
+}

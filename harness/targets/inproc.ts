@@ -12,8 +12,12 @@ import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
 
 export const DEFAULT_HOSTS_FILE = new URL("../../fixtures/hosts.json", import.meta.url);
 
+let hostsCache: Record<string, string> | undefined;
+
+/** The provider hosts of fixtures/hosts.json (read once: a gateway is created per run). */
 export function defaultHosts(): Record<string, string> {
-  return JSON.parse(readFileSync(DEFAULT_HOSTS_FILE, "utf8")) as Record<string, string>;
+  hostsCache ??= JSON.parse(readFileSync(DEFAULT_HOSTS_FILE, "utf8")) as Record<string, string>;
+  return { ...hostsCache };
 }
 
 export interface InprocOptions extends TargetSetup {
@@ -25,6 +29,8 @@ export interface InprocOptions extends TargetSetup {
   logLevel?: LogLevel;
   logFile?: string;
   startMs?: number;
+  /** Close the store with the target (it was made for this target alone). */
+  ownsStore?: boolean;
 }
 
 function result(r: { status: number; headers: Record<string, string>; body: string }): HttpResult {
@@ -43,6 +49,7 @@ export class InprocTarget implements Target {
     readonly clock: VirtualClock,
     readonly backends: BackendPool,
     readonly store: Store,
+    private readonly ownsStore: boolean,
   ) {}
 
   get description(): string {
@@ -58,9 +65,10 @@ export class InprocTarget implements Target {
       const gwOpts: Parameters<typeof Gateway.start>[0] = { profile: opts.profile, store: opts.store, clock, transport: backends, resolver, prefix: opts.prefix ?? "/apisix", logLevel: opts.logLevel ?? "warn" };
       if (opts.logFile) gwOpts.logFile = opts.logFile;
       const gateway = await Gateway.start(gwOpts);
-      return new InprocTarget(gateway, clock, backends, opts.store);
+      return new InprocTarget(gateway, clock, backends, opts.store, opts.ownsStore ?? false);
     } catch (e) {
       await backends.close();
+      if (opts.ownsStore) await opts.store.close();
       throw e;
     }
   }
@@ -113,16 +121,20 @@ export class InprocTarget implements Target {
     await this.gateway.stop();
     this.clock.stopAll();
     await this.backends.close();
+    if (this.ownsStore) await this.store.close();
   }
 }
 
-/** Fresh in-process gateways on one shared store, each run under its own key prefix. */
+/**
+ * Fresh in-process gateways, each with its own store handle (made by `storeForRun`, closed with
+ * the run) under its own key prefix.
+ */
 export class InprocFactory {
   readonly name = "inproc";
   private readonly tag = `${process.pid}-${Date.now().toString(36)}`;
 
   constructor(
-    private readonly kv: Store,
+    private readonly storeForRun: () => Store,
     /** Says which store, for reports. */
     readonly store: string,
     private readonly network: "loopback" | "simulated" = "loopback",
@@ -130,7 +142,7 @@ export class InprocFactory {
 
   async create(scenario: { backends: TargetSetup["backends"]; hosts: Record<string, string | string[]> }, profile: VersionProfile, runId: number): Promise<{ target: Target; prefix: string }> {
     const prefix = `/apisix-${this.tag}-${runId}`;
-    const target = await InprocTarget.create({ profile, store: this.kv, prefix, backends: scenario.backends, hosts: scenario.hosts, network: this.network });
+    const target = await InprocTarget.create({ profile, store: this.storeForRun(), ownsStore: true, prefix, backends: scenario.backends, hosts: scenario.hosts, network: this.network });
     return { target, prefix };
   }
 }

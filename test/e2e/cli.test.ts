@@ -63,3 +63,28 @@ describe("harness repro, run as a user would", () => {
     }
   });
 });
+
+describe("harness props, run as a user would", () => {
+  it("prints the verdicts, writes the lifecycle counterexample as a scenario, and harness run replays it", async () => {
+    const res = await harness(["props", "--version", "3.16.0,suggested", "--runs", "150", "--seed", "7", "--out", out]);
+    expect(res.exitCode, res.stderr).toBe(0);
+    const table = res.stdout.split("\n");
+    expect(table[0]).toMatch(/^PROFILE\s+TOTALITY\s+AGREEMENT\s+PURITY\s+IDEMPOTENCE\s+LIFECYCLE\s*$/);
+    expect(table[1]).toMatch(/^3\.16\.0\s+FAILS\s+holds\s+holds\s+holds\s+FAILS\s*$/);
+    expect(table[2]).toMatch(/^suggested\s+holds\s+holds\s+holds\s+holds\s+holds\s*$/);
+    expect(res.stdout).toContain("all 10 verdicts are as known");
+    expect(res.stdout).toMatch(/3\.16\.0 lifecycle: fails .*seed 7/);
+    const scenario = /scenario: (\S+\.yaml)/.exec(res.stdout)?.[1];
+    expect(scenario).toBeDefined();
+    const replay = await harness(["run", scenario!, "--versions", "3.16.0,3.18.0", "--store", "memory"]);
+    expect(replay.exitCode, replay.stdout + replay.stderr).toBe(0);
+    expect(replay.stdout).toMatch(/ok\s+3\.16\.0\s+reproduces \(expected reproduces\)/);
+    expect(replay.stdout).toMatch(/ok\s+3\.18\.0\s+passes \(expected passes\)/);
+  });
+
+  it("bad props usage exits 2", async () => {
+    const res = await harness(["props", "--property", "beauty"]);
+    expect(res.exitCode).toBe(2);
+    expect(res.stderr.trim()).toBe('harness: --property: expected one of totality, agreement, purity, idempotence, lifecycle, got "beauty"');
+  });
+});

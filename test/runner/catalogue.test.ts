@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acquireStore, type ProvisionedStore } from "../../harness/etcd/provision.ts";
-import { RELEASES } from "../../harness/gateway/versions/index.ts";
+import { acquireStore, storePerRun, type ProvisionedStore } from "../../harness/etcd/provision.ts";
+import { getProfile, RELEASES } from "../../harness/gateway/versions/index.ts";
 import { findScenarioFiles, loadScenario } from "../../harness/runner/load.ts";
 import { runSuite } from "../../harness/runner/suite.ts";
 import { InprocFactory } from "../../harness/targets/inproc.ts";
@@ -20,11 +20,27 @@ describe.skipIf(!hasEtcdBinary())("scenario catalogue on real etcd", () => {
     await provisioned?.release();
   });
 
+  it("an etcd restart in one run breaks only that run's watch, not a concurrent run's", async () => {
+    const factory = new InprocFactory(storePerRun(provisioned), "etcd");
+    const world = { backends: [{ name: "a", hosts: ["a.test"], mode: { kind: "healthy" as const } }], hosts: {} };
+    const a = await factory.create(world, getProfile("3.15.0"), 1);
+    const b = await factory.create(world, getProfile("3.15.0"), 2);
+    try {
+      await a.target.etcd("restart");
+      const broken = (lines: { text: string }[]) => lines.filter((l) => l.text.includes("broken (restart)")).length;
+      expect(broken(await a.target.logLines())).toBe(1);
+      expect(broken(await b.target.logLines())).toBe(0);
+    } finally {
+      await a.target.close();
+      await b.target.close();
+    }
+  });
+
   it("every scenario x release meets its expectation", async () => {
     expect(provisioned.kind).toBe("etcd");
     const scenarios = findScenarioFiles(["scenarios"]).map(loadScenario);
     expect(scenarios.length).toBeGreaterThanOrEqual(8);
-    const suite = await runSuite({ scenarios, profiles: [...RELEASES], factory: new InprocFactory(provisioned.store, "etcd"), seed: 7 });
+    const suite = await runSuite({ scenarios, profiles: [...RELEASES], factory: new InprocFactory(storePerRun(provisioned), "etcd"), seed: 7 });
     const bad = suite.runs.filter((r) => !r.met).map((r) => `${r.scenario.file} ${r.version}: ${r.outcome} (expected ${r.expected}) ${r.failure?.message ?? ""}`);
     expect(bad).toEqual([]);
     const outcome = (file: string, version: string) => suite.runs.find((r) => r.scenario.file.endsWith(file) && r.version === version)?.outcome;

@@ -18,7 +18,7 @@ function scenario(name: string, text: string) {
 }
 
 async function runOn(versions: string[], s: ReturnType<typeof loadScenario>) {
-  return runSuite({ scenarios: [s], profiles: versions.map(getProfile), factory: new InprocFactory(new MemoryStore(), "memory"), seed: 1 });
+  return runSuite({ scenarios: [s], profiles: versions.map(getProfile), factory: new InprocFactory(() => new MemoryStore(), "memory"), seed: 1 });
 }
 
 const base = `

@@ -17,10 +17,14 @@ function isObject(v: unknown): v is Json {
 
 /** PATCH semantics: objects merge key by key, every other value (arrays too) replaces. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
-  if (!isObject(target) || !isObject(patch)) return structuredClone(patch);
-  const out: Json = { ...structuredClone(target) };
-  for (const [k, v] of Object.entries(patch)) out[k] = k in out ? mergePatch(out[k], v) : structuredClone(v);
-  return out;
+  return mergeInto(structuredClone(target), structuredClone(patch));
+}
+
+/** Merges an owned copy of the patch into an owned copy of the target (no further cloning). */
+function mergeInto(target: unknown, patch: unknown): unknown {
+  if (!isObject(target) || !isObject(patch)) return patch;
+  for (const [k, v] of Object.entries(patch)) target[k] = k in target ? mergeInto(target[k], v) : v;
+  return target;
 }
 
 function describe(errors: ErrorObject[] | null | undefined): string {

@@ -42,10 +42,12 @@ export class Resolver {
     this.table.set(name.toLowerCase(), [...list]);
   }
 
-  /** Give a name a fresh 127.0.0.x address of its own (x from 2 up). */
+  /** Give a name a fresh 127.0.0.x address of its own (x from 2 up), one no other name has. */
   allocate(name: string): string {
     const existing = this.table.get(name.toLowerCase());
     if (existing) return existing[0]!;
+    const used = new Set([...this.table.values()].flat());
+    while (this.nextOctet <= 254 && used.has(`127.0.0.${this.nextOctet}`)) this.nextOctet++;
     if (this.nextOctet > 254) throw new ResolveError("resolver: out of 127.0.0.x addresses");
     const ip = `127.0.0.${this.nextOctet++}`;
     this.add(name, ip);

@@ -1,0 +1,145 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { PROFILES, parseVersionList, UnknownVersionError } from "../gateway/versions/index.ts";
+import type { VersionProfile } from "../gateway/versions/profile.ts";
+import { checkConstructProperty, CONSTRUCT_PROPERTIES, type ConstructPropertyId } from "../props/construct-properties.ts";
+import { checkLifecycle } from "../props/lifecycle/run.ts";
+import { counterexampleToScenario } from "../props/lifecycle/to-scenario.ts";
+import { EXIT, UsageError } from "./usage.ts";
+
+const PROPERTY_IDS = [...CONSTRUCT_PROPERTIES.map((p) => p.id), "lifecycle"] as const;
+type PropertyId = (typeof PROPERTY_IDS)[number];
+
+export interface PropsRow {
+  profile: string;
+  property: PropertyId;
+  holds: boolean;
+  known?: "holds" | "fails";
+  asKnown: boolean;
+  runs: number;
+  seed: number;
+  path?: string;
+  counterexample?: unknown;
+  message?: string;
+  scenarioFile?: string;
+  replay?: string;
+  wallMs: number;
+}
+
+function known(): Record<string, Partial<Record<PropertyId, "holds" | "fails">>> {
+  return (JSON.parse(readFileSync(new URL("../../fixtures/props-expected.json", import.meta.url), "utf8")) as { verdicts: Record<string, Partial<Record<PropertyId, "holds" | "fails">>> }).verdicts;
+}
+
+export async function runProps(opts: { profiles: VersionProfile[]; properties: PropertyId[]; runs: number; seed: number; path?: string; out: string; progress: (line: string) => void }): Promise<PropsRow[]> {
+  const expected = known();
+  const rows: PropsRow[] = [];
+  for (const profile of opts.profiles) {
+    for (const property of opts.properties) {
+      const base = { runs: opts.runs, seed: opts.seed, ...(opts.path ? { path: opts.path } : {}) };
+      let row: PropsRow;
+      if (property === "lifecycle") {
+        const v = await checkLifecycle(profile, base);
+        row = { profile: profile.name, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
+        if (v.path) row.path = v.path;
+        if (v.counterexample) row.counterexample = v.counterexample;
+        if (v.violation) row.message = v.violation;
+        if (!v.holds && v.trace) {
+          mkdirSync(opts.out, { recursive: true });
+          const file = join(opts.out, `props-${profile.name}-lifecycle-seed${v.seed}.yaml`);
+          writeFileSync(file, counterexampleToScenario(v));
+          row.scenarioFile = file;
+        }
+      } else {
+        const v = await checkConstructProperty(profile, property as ConstructPropertyId, base);
+        row = { profile: profile.name, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
+        if (v.path) row.path = v.path;
+        if (v.counterexample !== undefined) row.counterexample = v.counterexample;
+        if (v.message) row.message = v.message;
+      }
+      const k = expected[profile.name]?.[property];
+      if (k) {
+        row.known = k;
+        row.asKnown = (k === "holds") === row.holds;
+      }
+      if (!row.holds && row.path) row.replay = `harness props --version ${profile.name} --property ${property} --seed ${row.seed} --path ${row.path}`;
+      opts.progress(`${profile.name} ${property}: ${row.holds ? "holds" : "FAILS"}${row.known ? (row.asKnown ? " (as known)" : ` (known to ${row.known})`) : ""} in ${row.wallMs} ms`);
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
+function pad(s: string, n: number): string {
+  return s + " ".repeat(Math.max(0, n - s.length));
+}
+
+export function formatProps(rows: PropsRow[], properties: PropertyId[]): string {
+  const profiles = [...new Set(rows.map((r) => r.profile))];
+  const cell = (p: string, prop: PropertyId): string => {
+    const r = rows.find((x) => x.profile === p && x.property === prop);
+    if (!r) return "-";
+    return `${r.holds ? "holds" : "FAILS"}${r.asKnown ? "" : "!"}`;
+  };
+  const width = Math.max(7, ...profiles.map((p) => p.length));
+  const out = [[pad("PROFILE", width), ...properties.map((p) => pad(p.toUpperCase(), 12))].join("  ")];
+  for (const p of profiles) out.push([pad(p, width), ...properties.map((prop) => pad(cell(p, prop), 12))].join("  "));
+  out.push("(! = differs from what the profile is known to do)");
+  for (const r of rows.filter((x) => !x.holds)) {
+    out.push("");
+    out.push(`${r.profile} ${r.property}: fails after ${r.runs} run(s), seed ${r.seed}${r.path ? `, path ${r.path}` : ""}`);
+    if (r.message) out.push(`  why: ${r.message}`);
+    if (Array.isArray(r.counterexample)) r.counterexample.forEach((s, i) => out.push(`  ${i + 1}. ${String(s)}`));
+    else if (r.counterexample !== undefined) out.push(`  counterexample: ${JSON.stringify(r.counterexample)}`);
+    if (r.replay) out.push(`  replay: ${r.replay}`);
+    if (r.scenarioFile) out.push(`  scenario: ${r.scenarioFile}  (replay: harness run ${r.scenarioFile} --versions ${r.profile})`);
+  }
+  const bad = rows.filter((r) => !r.asKnown);
+  out.push("");
+  out.push(bad.length === 0 ? `all ${rows.length} verdicts are as known` : `${bad.length} of ${rows.length} verdicts differ from what is known: ${bad.map((r) => `${r.profile} ${r.property}`).join(", ")}`);
+  return out.join("\n");
+}
+
+interface PropsCliOptions {
+  version: string;
+  runs: string;
+  seed?: string;
+  path?: string;
+  property?: string;
+  json?: boolean;
+  out: string;
+}
+
+export function registerProps(program: Command): void {
+  program
+    .command("props")
+    .description("property tests: construct_upstream (totality, agreement, purity, idempotence) and the checker-lifecycle model test, per profile")
+    .option("--version <list>", "profiles, comma separated; all = every profile, candidates included", "all")
+    .option("--runs <n>", "runs per property", "1000")
+    .option("--seed <n>", "fast-check seed (default: a new one, printed so the run can be repeated)")
+    .option("--path <path>", "replay a counterexample (with one --version and one --property)")
+    .option("--property <name>", `only this property: ${PROPERTY_IDS.join(", ")}`)
+    .option("--json", "print the verdicts as JSON")
+    .option("--out <dir>", "where counterexample scenarios go", "reports")
+    .action(async (o: PropsCliOptions) => {
+      let profiles: VersionProfile[];
+      try {
+        profiles = o.version === "all" ? [...PROFILES] : parseVersionList(o.version);
+      } catch (e) {
+        if (e instanceof UnknownVersionError) throw new UsageError(`--version: ${e.message}`);
+        throw e;
+      }
+      if (!/^\d+$/.test(o.runs) || Number(o.runs) < 1) throw new UsageError(`--runs: expected a positive whole number, got "${o.runs}"`);
+      if (o.seed !== undefined && !/^-?\d+$/.test(o.seed)) throw new UsageError(`--seed: expected a whole number, got "${o.seed}"`);
+      if (o.property !== undefined && !(PROPERTY_IDS as readonly string[]).includes(o.property)) throw new UsageError(`--property: expected one of ${PROPERTY_IDS.join(", ")}, got "${o.property}"`);
+      if (o.path !== undefined && (profiles.length !== 1 || o.property === undefined || o.seed === undefined)) throw new UsageError("--path replays one counterexample: give one --version, one --property and its --seed");
+      const properties = (o.property ? [o.property] : [...PROPERTY_IDS]) as PropertyId[];
+      const seed = o.seed !== undefined ? Number(o.seed) : Date.now() % 2 ** 31;
+      process.stderr.write(`props: seed ${seed}, ${o.runs} runs per property, ${profiles.length} profile(s)\n`);
+      const runOpts: Parameters<typeof runProps>[0] = { profiles, properties, runs: Number(o.runs), seed, out: o.out, progress: (l) => void process.stderr.write(`  ${l}\n`) };
+      if (o.path) runOpts.path = o.path;
+      const rows = await runProps(runOpts);
+      process.stdout.write((o.json ? JSON.stringify({ seed, rows }, null, 2) : formatProps(rows, properties)) + "\n");
+      process.exitCode = rows.every((r) => r.asKnown) ? EXIT.ok : EXIT.failed;
+    });
+}
