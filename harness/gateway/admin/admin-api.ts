@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import type { Clock } from "../clock/clock.ts";
-import type { Store } from "../config/store.ts";
+import type { KeyValue, Store } from "../config/store.ts";
 import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../http-types.ts";
 import type { EndpointParser } from "../plugins/ai-proxy-multi/endpoint.ts";
 import { PLUGIN_NAME } from "../plugins/ai-proxy-multi/plugin.ts";
@@ -112,14 +112,18 @@ export class AdminApi {
     return undefined;
   }
 
-  private async write(id: string, route: Json, created: boolean, createTime?: number): Promise<GatewayResponse> {
+  /** Check and store a route; `existing` is the stored key it replaces (undefined: a new route). */
+  private async write(id: string, route: Json, existing: KeyValue | undefined, createTime?: number): Promise<GatewayResponse> {
     const now = Math.floor(this.opts.clock.now() / 1000);
     const value = { ...route, id, create_time: createTime ?? now, update_time: now };
     const err = this.check(value);
     if (err) return jsonResponse(400, { error_msg: err });
-    const revision = await this.opts.store.put(this.key(id), JSON.stringify(value));
-    const kv = await this.opts.store.get(this.key(id));
-    return jsonResponse(created ? 201 : 200, { key: this.key(id), value, modifiedIndex: revision, createdIndex: kv?.createRevision ?? revision }, { revision });
+    const text = JSON.stringify(value);
+    const revision = await this.opts.store.put(this.key(id), text);
+    const createdIndex = existing?.createRevision ?? revision;
+    // The stored text is reused for the answer rather than serialising the route twice.
+    const body = `{"key":${JSON.stringify(this.key(id))},"value":${text},"modifiedIndex":${revision},"createdIndex":${createdIndex}}`;
+    return { status: existing ? 200 : 201, headers: { "content-type": "application/json" }, body, revision };
   }
 
   private async put(pathId: string | undefined, body: string, generateId = false): Promise<GatewayResponse> {
@@ -135,7 +139,7 @@ export class AdminApi {
     const existing = await this.opts.store.get(this.key(id));
     const createTime = existing ? (JSON.parse(existing.value) as Json).create_time : undefined;
     const { create_time: _c, update_time: _u, ...rest } = value!;
-    return this.write(id, rest, !existing, typeof createTime === "number" ? createTime : undefined);
+    return this.write(id, rest, existing, typeof createTime === "number" ? createTime : undefined);
   }
 
   private async patch(id: string, body: string): Promise<GatewayResponse> {
@@ -146,7 +150,7 @@ export class AdminApi {
     const stored = JSON.parse(existing.value) as Json;
     const merged = mergePatch(stored, value) as Json;
     if (merged.id !== undefined && String(merged.id) !== id) return jsonResponse(400, { error_msg: "wrong route id" });
-    return this.write(id, merged, false, typeof stored.create_time === "number" ? stored.create_time : undefined);
+    return this.write(id, merged, existing, typeof stored.create_time === "number" ? stored.create_time : undefined);
   }
 
   private async get(id: string): Promise<GatewayResponse> {

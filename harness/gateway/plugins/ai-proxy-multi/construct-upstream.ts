@@ -15,11 +15,18 @@ export type ProbeChecks = (instance: Instance) => Checks | undefined;
 
 export const checksAsConfigured: ProbeChecks = (instance) => instance.checks;
 
-/** A copy of checks with auth headers added to req_headers and auth query appended to http_path. */
+/**
+ * A copy of checks with auth headers added to req_headers and auth query appended to http_path.
+ * The copy is remembered per config object (a config change makes new objects), so the timers do
+ * not clone the same checks every tick; nothing writes to it.
+ */
 export function checksWithAuth(querySeparator: (path: string) => "?" | "&"): ProbeChecks {
+  const derived = new WeakMap<Checks, { auth: Instance["auth"]; checks: Checks }>();
   return (instance) => {
     const checks = instance.checks;
     if (!checks?.active) return checks;
+    const cached = derived.get(checks);
+    if (cached && cached.auth === instance.auth) return cached.checks;
     const copy = structuredClone(checks) as Checks;
     const auth = instance.auth ?? {};
     if (auth.header) {
@@ -34,6 +41,7 @@ export function checksWithAuth(querySeparator: (path: string) => "?" | "&"): Pro
       const path = copy.active.http_path ?? "/";
       copy.active.http_path = path + querySeparator(path) + new URLSearchParams(auth.query).toString();
     }
+    derived.set(checks, { auth: instance.auth, checks: copy });
     return copy;
   };
 }
