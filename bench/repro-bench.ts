@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { runRepro } from "../harness/cli/repro.ts";
@@ -17,10 +20,20 @@ export interface ReproBench {
 /** `npm run repro` as a user runs it (process start and etcd start included), and the repro in process. */
 export async function benchRepro(rounds: number, log: (s: string) => void): Promise<ReproBench> {
   const r: ReproBench = { rounds, cliEtcdMs: [], cliMemoryMs: [], inprocEtcdMs: [], inprocMemoryMs: [], etcdStartMs: [] };
+  const out = mkdtempSync(join(tmpdir(), "harness-bench-"));
+  try {
+    await rounds_(r, rounds, out, log);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+  return r;
+}
+
+async function rounds_(r: ReproBench, rounds: number, out: string, log: (s: string) => void): Promise<void> {
   for (let i = 0; i < rounds; i++) {
     for (const [store, into] of [["etcd", r.cliEtcdMs], ["memory", r.cliMemoryMs]] as const) {
       const t0 = performance.now();
-      const res = await execa("node", ["bin/harness.js", "repro", "--store", store, "--out", "/tmp/harness-bench-reports"], { cwd: ROOT, reject: false });
+      const res = await execa("node", ["bin/harness.js", "repro", "--store", store, "--out", out], { cwd: ROOT, reject: false });
       if (res.exitCode !== 0) throw new Error(`repro --store ${store} exited ${res.exitCode}: ${res.stderr}`);
       into.push(performance.now() - t0);
     }
@@ -33,7 +46,6 @@ export async function benchRepro(rounds: number, log: (s: string) => void): Prom
     }
     log(`repro round ${i + 1}/${rounds}: cli etcd ${fmtMs(r.cliEtcdMs.at(-1)!)}, cli memory ${fmtMs(r.cliMemoryMs.at(-1)!)}`);
   }
-  return r;
 }
 
 export function reproTable(r: ReproBench): string {

@@ -17,6 +17,8 @@ export interface BackendState {
   ip: string;
   probes: number;
   chatRequests: number;
+  /** The last chat request it received: path with query, and headers (lower-case names). */
+  lastChat?: { path: string; headers: Record<string, string> };
 }
 
 /**
@@ -99,7 +101,10 @@ export class SimulatedBackends extends BackendPool {
     const b = this.backendFor(req.ip);
     if (!b || b.spec.mode.kind === "down") throw new Error(`connect() to ${req.ip}:${req.port} failed (111: Connection refused)`);
     if (b.spec.mode.kind === "slow" && b.spec.mode.delayMs >= req.timeoutMs) throw new Error("upstream timed out");
-    b.chatRequests += isChatPath(req.path) ? 1 : 0;
+    if (isChatPath(req.path)) {
+      b.chatRequests += 1;
+      b.lastChat = { path: req.path, headers: { ...req.headers } };
+    }
     const status = statusFor(b.spec.mode);
     const body = status === 200 ? chatCompletionBody(b.spec.name, req.body) : JSON.stringify({ error: { message: `mock ${b.spec.name} answers ${status}` } });
     return { status, headers: { "content-type": "application/json", "x-mock-backend": b.spec.name }, body };
@@ -152,8 +157,12 @@ export class LoopbackBackends extends BackendPool {
         const answer = (): void => {
           const chat = req.method === "POST" && isChatPath(req.url ?? "");
           const status = statusFor(mode);
-          if (chat) state.chatRequests += 1;
-          else state.probes += 1;
+          if (chat) {
+            state.chatRequests += 1;
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers[k] = v;
+            state.lastChat = { path: req.url ?? "", headers };
+          } else state.probes += 1;
           res.writeHead(status, { "content-type": "application/json", "x-mock-backend": state.spec.name, connection: "close" });
           res.end(chat && status === 200 ? chatCompletionBody(state.spec.name, body) : JSON.stringify({ backend: state.spec.name, status }));
         };

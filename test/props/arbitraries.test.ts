@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import hostsJson from "../../fixtures/hosts.json" with { type: "json" };
 import { AdminApi } from "../../harness/gateway/admin/admin-api.ts";
 import { VirtualClock } from "../../harness/gateway/clock/virtual-clock.ts";
+import { MemoryStore } from "../../harness/gateway/config/memory-store.ts";
 import type { Store } from "../../harness/gateway/config/store.ts";
 import { parseEndpointAsUrl, parseEndpointByPattern, type EndpointParser } from "../../harness/gateway/plugins/ai-proxy-multi/endpoint.ts";
 import type { Instance } from "../../harness/gateway/plugins/ai-proxy-multi/types.ts";
@@ -223,5 +224,22 @@ describe("invalidRouteArb: routes the Admin API must reject", () => {
     expect(messages.get("checks.active.type udp")).toMatch(/type/);
     expect(messages.get("healthy.successes 255")).toMatch(/successes/);
     expect(messages.get("unhealthy.interval 0")).toMatch(/interval/);
+  });
+});
+
+describe("invalid routes through the Admin API handler", () => {
+  it("each kind of breakage answers 400 with an error_msg and stores nothing", async () => {
+    const store = new MemoryStore();
+    const admin = new AdminApi({ store, prefix: "/apisix", clock: new VirtualClock(), parseEndpoint: parseEndpointAsUrl });
+    const samples = fc.sample(invalidRouteArb(), { numRuns: 150, seed: 4242 });
+    const kinds = new Set<string>();
+    for (const { route, broken } of samples) {
+      const res = await admin.handle({ method: "PUT", path: "/apisix/admin/routes/1", headers: { "X-API-KEY": "edd1c9f034335f136f87ad84b625c8f1" }, body: JSON.stringify(route) });
+      expect(res.status, broken).toBe(400);
+      expect((JSON.parse(res.body) as { error_msg: string }).error_msg.length, broken).toBeGreaterThan(0);
+      kinds.add(broken);
+    }
+    expect(kinds.size).toBeGreaterThanOrEqual(15);
+    expect(await store.get("/apisix/routes/1")).toBeUndefined();
   });
 });
