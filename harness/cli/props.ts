@@ -1,11 +1,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { PROFILES, parseVersionList, UnknownVersionError } from "../gateway/versions/index.ts";
 import type { VersionProfile } from "../gateway/versions/profile.ts";
 import { checkConstructProperty, CONSTRUCT_PROPERTIES, type ConstructPropertyId } from "../props/construct-properties.ts";
 import { checkLifecycle } from "../props/lifecycle/run.ts";
 import { counterexampleToScenario } from "../props/lifecycle/to-scenario.ts";
+import { profilesOption } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
 const PROPERTY_IDS = [...CONSTRUCT_PROPERTIES.map((p) => p.id), "lifecycle"] as const;
@@ -122,13 +122,7 @@ export function registerProps(program: Command): void {
     .option("--json", "print the verdicts as JSON")
     .option("--out <dir>", "where counterexample scenarios go", "reports")
     .action(async (o: PropsCliOptions) => {
-      let profiles: VersionProfile[];
-      try {
-        profiles = o.version === "all" ? [...PROFILES] : parseVersionList(o.version);
-      } catch (e) {
-        if (e instanceof UnknownVersionError) throw new UsageError(`--version: ${e.message}`);
-        throw e;
-      }
+      const profiles = profilesOption("--version", o.version, true);
       if (!/^\d+$/.test(o.runs) || Number(o.runs) < 1) throw new UsageError(`--runs: expected a positive whole number, got "${o.runs}"`);
       if (o.seed !== undefined && !/^-?\d+$/.test(o.seed)) throw new UsageError(`--seed: expected a whole number, got "${o.seed}"`);
       if (o.property !== undefined && !(PROPERTY_IDS as readonly string[]).includes(o.property)) throw new UsageError(`--property: expected one of ${PROPERTY_IDS.join(", ")}, got "${o.property}"`);

@@ -2,10 +2,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { acquireStore } from "../etcd/provision.ts";
-import { parseVersionList, UnknownVersionError } from "../gateway/versions/index.ts";
 import { compareWithKnown, knownBehaviour, REPRO_BACKENDS, reproduce13101, type ReproObservation } from "../repro/repro-13101.ts";
 import { InprocTarget } from "../targets/inproc.ts";
-import { EXIT, UsageError } from "./usage.ts";
+import { profilesOption, storeOption } from "./options.ts";
+import { EXIT } from "./usage.ts";
 
 export interface ReproRow extends ReproObservation {
   version: string;
@@ -25,13 +25,7 @@ export interface ReproRecord {
 
 export async function runRepro(opts: { versions: string; store: "etcd" | "memory"; log: (line: string) => void }): Promise<ReproRecord> {
   const started = Date.now();
-  let profiles;
-  try {
-    profiles = parseVersionList(opts.versions);
-  } catch (e) {
-    if (e instanceof UnknownVersionError) throw new UsageError(`--versions: ${e.message}`);
-    throw e;
-  }
+  const profiles = profilesOption("--versions", opts.versions);
   const provisioned = await acquireStore({ prefer: opts.store, log: opts.log });
   const results: ReproRow[] = [];
   try {
@@ -88,8 +82,7 @@ export function registerRepro(program: Command): void {
     .option("--json", "print the result as JSON instead of a table")
     .option("--out <dir>", "where the JSON record of the run goes", "reports")
     .action(async (o: { versions: string; store: string; json?: boolean; out: string }) => {
-      if (o.store !== "etcd" && o.store !== "memory") throw new UsageError(`--store: expected etcd or memory, got "${o.store}"`);
-      const record = await runRepro({ versions: o.versions, store: o.store, log: (l) => process.stderr.write(l + "\n") });
+      const record = await runRepro({ versions: o.versions, store: storeOption(o.store), log: (l) => process.stderr.write(l + "\n") });
       mkdirSync(o.out, { recursive: true });
       const file = join(o.out, `repro-13101-${record.startedAt.replace(/[:.]/g, "-")}.json`);
       writeFileSync(file, JSON.stringify(record, null, 2) + "\n");

@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import { acquireStore, storePerRun } from "../etcd/provision.ts";
-import { parseVersionList, UnknownVersionError } from "../gateway/versions/index.ts";
 import { progressLine, summaryText } from "../report/console.ts";
 import { parseReporters, writeReports } from "../report/index.ts";
 import { findScenarioFiles, loadScenario, ScenarioError } from "../runner/load.ts";
@@ -8,6 +7,7 @@ import type { Scenario } from "../runner/scenario.ts";
 import { runSuite, type TargetFactory } from "../runner/suite.ts";
 import { InprocFactory } from "../targets/inproc.ts";
 import { externalFactory, serveFactory } from "../targets/factories.ts";
+import { profilesOption, storeOption } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
 interface RunOptions {
@@ -48,15 +48,9 @@ export function registerRun(program: Command): void {
     .option("--api-key <key>", "external: Admin API key", "edd1c9f034335f136f87ad84b625c8f1")
     .option("--error-log <file>", "external: path of the gateway's error log file")
     .action(async (paths: string[], o: RunOptions) => {
-      let profiles;
-      try {
-        profiles = parseVersionList(o.versions);
-      } catch (e) {
-        if (e instanceof UnknownVersionError) throw new UsageError(`--versions: ${e.message}`);
-        throw e;
-      }
+      const profiles = profilesOption("--versions", o.versions);
       if (!["inproc", "serve", "external"].includes(o.target)) throw new UsageError(`--target: expected inproc, serve or external, got "${o.target}"`);
-      if (o.store !== "etcd" && o.store !== "memory") throw new UsageError(`--store: expected etcd or memory, got "${o.store}"`);
+      const store = storeOption(o.store);
       const seed = intOption("--seed", o.seed);
       const concurrency = o.concurrency === undefined ? undefined : intOption("--concurrency", o.concurrency);
       let reporters;
@@ -80,7 +74,7 @@ export function registerRun(program: Command): void {
         if (profiles.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
         factory = await externalFactory(o);
       } else {
-        const provisioned = await acquireStore({ prefer: o.store, log: (l) => process.stderr.write(l + "\n") });
+        const provisioned = await acquireStore({ prefer: store, log: (l) => process.stderr.write(l + "\n") });
         release = () => provisioned.release();
         const label = `${provisioned.kind} (${provisioned.source})`;
         factory = o.target === "serve" ? serveFactory(provisioned, label) : new InprocFactory(storePerRun(provisioned), label);

@@ -2,8 +2,8 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Command } from "commander";
 import { acquireStore } from "../etcd/provision.ts";
-import { getProfile, UnknownVersionError } from "../gateway/versions/index.ts";
 import { defaultWorld, startServe, type World } from "../targets/serve-process.ts";
+import { profilesOption, storeOption } from "./options.ts";
 import { UsageError } from "./usage.ts";
 
 interface ServeCliOptions {
@@ -52,19 +52,15 @@ export function registerServe(program: Command): void {
     .option("--ready-json", "print one JSON line with the ports once ready (for programs that start serve)")
     .option("--quiet", "do not echo error log lines to stdout")
     .action(async (o: ServeCliOptions) => {
-      let profile;
-      try {
-        profile = getProfile(o.version);
-      } catch (e) {
-        if (e instanceof UnknownVersionError) throw new UsageError(`--version: ${e.message}`);
-        throw e;
-      }
+      const profiles = profilesOption("--version", o.version);
+      if (profiles.length !== 1) throw new UsageError(`--version: serve runs one version, got ${profiles.length}`);
+      const profile = profiles[0]!;
       const ports = { port: port("--port", o.port), admin: port("--admin-port", o.adminPort), control: port("--control-port", o.controlPort) };
-      if (o.store !== "etcd" && o.store !== "memory") throw new UsageError(`--store: expected etcd or memory, got "${o.store}"`);
+      const store = storeOption(o.store);
       const world = o.world ? readWorld(o.world) : defaultWorld();
       mkdirSync(dirname(o.logFile), { recursive: true });
       const log = (l: string): void => void process.stderr.write(l + "\n");
-      const storeOpts: Parameters<typeof acquireStore>[0] = { prefer: o.store as "etcd" | "memory", log };
+      const storeOpts: Parameters<typeof acquireStore>[0] = { prefer: store, log };
       if (o.etcd) storeOpts.endpoints = o.etcd.split(",");
       const provisioned = await acquireStore(storeOpts);
       let running;

@@ -75,19 +75,20 @@ describe("#13101 crash loop after a PATCH, and its recovery", () => {
 });
 
 describe("crash point 1: the route replaced between a request and the first creation tick", () => {
+  /** Two routes with checks; a request to each queues four checkers; route 1 is then replaced. */
+  async function queueThenReplaceRoute1(version: string): Promise<InprocTarget> {
+    const target = await inproc(version, ["a", "b", "c", "d"].map((n) => ({ name: n, hosts: [`${n}.test`], mode: { kind: "healthy" as const } })));
+    await target.admin("PUT", "/apisix/admin/routes/1", fixtureText("routes/two-backends.json"));
+    await target.admin("PUT", "/apisix/admin/routes/2", fixtureText("routes/second-route.json"));
+    await target.request("POST", "/ai/chat/completions", {}, CHAT);
+    await target.request("POST", "/other/chat/completions", {}, CHAT);
+    expect(Object.keys((await target.pools())!.waiting)).toEqual([path("1", 0), path("1", 1), path("2", 0), path("2", 1)]);
+    await target.admin("PATCH", "/apisix/admin/routes/1", '{"desc":"replaced"}');
+    return target;
+  }
+
   it("3.15.0: the creation timer fails at :184 every second and starves the entries behind it", async () => {
-    t = await inproc("3.15.0", [
-      { name: "a", hosts: ["a.test"], mode: { kind: "healthy" } },
-      { name: "b", hosts: ["b.test"], mode: { kind: "healthy" } },
-      { name: "c", hosts: ["c.test"], mode: { kind: "healthy" } },
-      { name: "d", hosts: ["d.test"], mode: { kind: "healthy" } },
-    ]);
-    await t.admin("PUT", "/apisix/admin/routes/1", fixtureText("routes/two-backends.json"));
-    await t.admin("PUT", "/apisix/admin/routes/2", fixtureText("routes/second-route.json"));
-    await t.request("POST", "/ai/chat/completions", {}, CHAT);
-    await t.request("POST", "/other/chat/completions", {}, CHAT);
-    expect(Object.keys((await t.pools())!.waiting)).toEqual([path("1", 0), path("1", 1), path("2", 0), path("2", 1)]);
-    await t.admin("PATCH", "/apisix/admin/routes/1", '{"desc":"replaced"}');
+    t = await queueThenReplaceRoute1("3.15.0");
     const at = t.now();
     await t.wait(3000);
     const failures = await timerFailures(t, at);
@@ -99,17 +100,7 @@ describe("crash point 1: the route replaced between a request and the first crea
   });
 
   it("3.17.0: the creation timer skips the stale entries and builds route 2's checkers", async () => {
-    t = await inproc("3.17.0", [
-      { name: "a", hosts: ["a.test"], mode: { kind: "healthy" } },
-      { name: "b", hosts: ["b.test"], mode: { kind: "healthy" } },
-      { name: "c", hosts: ["c.test"], mode: { kind: "healthy" } },
-      { name: "d", hosts: ["d.test"], mode: { kind: "healthy" } },
-    ]);
-    await t.admin("PUT", "/apisix/admin/routes/1", fixtureText("routes/two-backends.json"));
-    await t.admin("PUT", "/apisix/admin/routes/2", fixtureText("routes/second-route.json"));
-    await t.request("POST", "/ai/chat/completions", {}, CHAT);
-    await t.request("POST", "/other/chat/completions", {}, CHAT);
-    await t.admin("PATCH", "/apisix/admin/routes/1", '{"desc":"replaced"}');
+    t = await queueThenReplaceRoute1("3.17.0");
     await t.wait(3000);
     expect(await timerFailures(t)).toEqual([]);
     const pools = (await t.pools())!;
