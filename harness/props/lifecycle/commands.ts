@@ -242,35 +242,37 @@ export class Advance implements Cmd {
   }
 }
 
-export class BackendDown implements Cmd {
-  constructor(readonly name: BackendName) {}
+/** A backend stops answering (its port closes) or comes back. */
+class SetBackend implements Cmd {
+  constructor(
+    readonly name: BackendName,
+    readonly up: boolean,
+  ) {}
   check(m: Readonly<LifecycleModel>): boolean {
-    return !m.down.has(this.name);
+    return m.down.has(this.name) === this.up;
   }
   async run(m: LifecycleModel, r: LifecycleReal): Promise<void> {
-    await r.target.setBackend(this.name, { kind: "down" });
-    r.steps.push({ kind: "backend", name: this.name, mode: "down" });
-    m.down.set(this.name, m.now);
+    const mode = this.up ? "healthy" : "down";
+    await r.target.setBackend(this.name, { kind: mode });
+    r.steps.push({ kind: "backend", name: this.name, mode });
+    if (this.up) m.down.delete(this.name);
+    else m.down.set(this.name, m.now);
     await after(m, r);
   }
   toString(): string {
-    return `BackendDown(${this.name})`;
+    return `${this.up ? "BackendUp" : "BackendDown"}(${this.name})`;
   }
 }
 
-export class BackendUp implements Cmd {
-  constructor(readonly name: BackendName) {}
-  check(m: Readonly<LifecycleModel>): boolean {
-    return m.down.has(this.name);
+export class BackendDown extends SetBackend {
+  constructor(name: BackendName) {
+    super(name, false);
   }
-  async run(m: LifecycleModel, r: LifecycleReal): Promise<void> {
-    await r.target.setBackend(this.name, { kind: "healthy" });
-    r.steps.push({ kind: "backend", name: this.name, mode: "healthy" });
-    m.down.delete(this.name);
-    await after(m, r);
-  }
-  toString(): string {
-    return `BackendUp(${this.name})`;
+}
+
+export class BackendUp extends SetBackend {
+  constructor(name: BackendName) {
+    super(name, true);
   }
 }
 
