@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { LoopbackBackends, SimulatedBackends, type BackendPool } from "../backends/pool.ts";
 import type { BackendMode } from "../backends/backend.ts";
 import { VirtualClock } from "../gateway/clock/virtual-clock.ts";
+import { compactNow } from "../gateway/config/compact-now.ts";
 import type { Store } from "../gateway/config/store.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
@@ -109,7 +110,7 @@ export class InprocTarget implements Target {
 
   async etcd(action: "restart" | "compact"): Promise<void> {
     if (action === "compact") {
-      await this.store.compact(await this.store.revision());
+      await compactNow(this.store);
       return;
     }
     const before = this.gateway.config.reloads;

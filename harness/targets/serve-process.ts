@@ -2,6 +2,7 @@ import type { Server } from "node:http";
 import { LoopbackBackends } from "../backends/pool.ts";
 import type { BackendMode, BackendSpec } from "../backends/backend.ts";
 import { RealClock } from "../gateway/clock/real-clock.ts";
+import { compactNow } from "../gateway/config/compact-now.ts";
 import type { Store } from "../gateway/config/store.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import { closeServer, listen } from "../gateway/http-server.ts";
@@ -79,7 +80,7 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
       }
       const e = /^\/v1\/harness\/etcd\/(restart|compact)$/.exec(path);
       if (e && method === "POST") {
-        if (e[1] === "compact") await opts.store.compact(await opts.store.revision());
+        if (e[1] === "compact") await compactNow(opts.store);
         else {
           const before = gw.config.reloads;
           await opts.store.restart();

@@ -50,7 +50,7 @@ describe("serve: the bug report's curl steps against the reference gateway", () 
     try {
       const res = await execa(
         "node",
-        ["bin/harness.js", "run", "scenarios/13101-crash-loop-after-patch.yaml", "--target", "external", "--versions", "3.16.0", "--admin-url", `http://127.0.0.1:${other.ready.admin}`, "--gateway-url", `http://127.0.0.1:${other.ready.gateway}`, "--control-url", `http://127.0.0.1:${other.ready.control}`, "--reporter", "console", "--out", "reports/test-external"],
+        ["bin/harness.js", "run", "scenarios/13101-crash-loop-after-patch.yaml", "--target", "external", "--versions", "3.16.0", "--admin-url", `http://127.0.0.1:${other.ready.admin}`, "--gateway-url", `http://127.0.0.1:${other.ready.gateway}`, "--control-url", `http://127.0.0.1:${other.ready.control}`, "--reporter", "console"],
         { cwd: ROOT, reject: false },
       );
       expect(res.exitCode, res.stdout + res.stderr).toBe(0);

@@ -92,6 +92,17 @@ describe("active checker thresholds against a real loopback backend", () => {
     expect(b.probes).toBe(probesBefore + 1);
   });
 
+  it("a backend slower than checks.timeout counts timeouts (real time: each probe waits out the timeout)", async () => {
+    const { clock, status } = await setup({ timeout: 0.2, healthy: { interval: 1 }, unhealthy: { interval: 1, timeouts: 2 } });
+    await clock.advance(200);
+    await backends.setMode("llm", { kind: "slow", delayMs: 1000 });
+    await clock.advance(1000);
+    expect(checker!.targetList()[0]!.counter.timeout_failure).toBe(1);
+    expect(status()).toBe(true);
+    await clock.advance(1000);
+    expect(status()).toBe(false);
+  });
+
   it("a stopped checker sends no more probes", async () => {
     const { clock, b } = await setup({ healthy: { interval: 1 } });
     await clock.advance(1500);
