@@ -20,6 +20,8 @@ export interface PropsRow {
   runs: number;
   seed: number;
   path?: string;
+  /** Lifecycle only: fast-check's commands need this beside seed and path to replay. */
+  replayPath?: string;
   counterexample?: unknown;
   message?: string;
   scenarioFile?: string;
@@ -31,7 +33,7 @@ function known(): Record<string, Partial<Record<PropertyId, "holds" | "fails">>>
   return (JSON.parse(readFileSync(new URL("../../fixtures/props-expected.json", import.meta.url), "utf8")) as { verdicts: Record<string, Partial<Record<PropertyId, "holds" | "fails">>> }).verdicts;
 }
 
-export async function runProps(opts: { profiles: VersionProfile[]; properties: PropertyId[]; runs: number; seed: number; path?: string; out: string; progress: (line: string) => void }): Promise<PropsRow[]> {
+export async function runProps(opts: { profiles: VersionProfile[]; properties: PropertyId[]; runs: number; seed: number; path?: string; replayPath?: string; out: string; progress: (line: string) => void }): Promise<PropsRow[]> {
   const expected = known();
   const rows: PropsRow[] = [];
   for (const profile of opts.profiles) {
@@ -39,9 +41,10 @@ export async function runProps(opts: { profiles: VersionProfile[]; properties: P
       const base = { runs: opts.runs, seed: opts.seed, ...(opts.path ? { path: opts.path } : {}) };
       let row: PropsRow;
       if (property === "lifecycle") {
-        const v = await checkLifecycle(profile, base);
+        const v = await checkLifecycle(profile, opts.replayPath !== undefined ? { ...base, replayPath: opts.replayPath } : base);
         row = { profile: profile.name, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
         if (v.path) row.path = v.path;
+        if (v.replayPath !== undefined) row.replayPath = v.replayPath;
         if (v.counterexample) row.counterexample = v.counterexample;
         if (v.violation) row.message = v.violation;
         if (!v.holds && v.trace) {
@@ -62,7 +65,10 @@ export async function runProps(opts: { profiles: VersionProfile[]; properties: P
         row.known = k;
         row.asKnown = (k === "holds") === row.holds;
       }
-      if (!row.holds && row.path) row.replay = `harness props --version ${profile.name} --property ${property} --seed ${row.seed} --path ${row.path}`;
+      if (!row.holds && row.path) {
+        row.replay = `harness props --version ${profile.name} --property ${property} --seed ${row.seed} --path ${row.path}`;
+        if (row.replayPath) row.replay += ` --replay-path '${row.replayPath}'`;
+      }
       opts.progress(`${profile.name} ${property}: ${row.holds ? "holds" : "FAILS"}${row.known ? (row.asKnown ? " (as known)" : ` (known to ${row.known})`) : ""} in ${row.wallMs} ms`);
       rows.push(row);
     }
@@ -105,6 +111,7 @@ interface PropsCliOptions {
   runs: string;
   seed?: string;
   path?: string;
+  replayPath?: string;
   property?: string;
   json?: boolean;
   out: string;
@@ -118,6 +125,7 @@ export function registerProps(program: Command): void {
     .option("--runs <n>", "runs per property", "1000")
     .option("--seed <n>", "fast-check seed (default: a new one, printed so the run can be repeated)")
     .option("--path <path>", "replay a counterexample (with one --version and one --property)")
+    .option("--replay-path <p>", "lifecycle replay: the replay path printed with the counterexample")
     .option("--property <name>", `only this property: ${PROPERTY_IDS.join(", ")}`)
     .option("--json", "print the verdicts as JSON")
     .option("--out <dir>", "where counterexample scenarios go", "reports")
@@ -132,6 +140,7 @@ export function registerProps(program: Command): void {
       process.stderr.write(`props: seed ${seed}, ${o.runs} runs per property, ${profiles.length} profile(s)\n`);
       const runOpts: Parameters<typeof runProps>[0] = { profiles, properties, runs: Number(o.runs), seed, out: o.out, progress: (l) => void process.stderr.write(`  ${l}\n`) };
       if (o.path) runOpts.path = o.path;
+      if (o.replayPath !== undefined) runOpts.replayPath = o.replayPath;
       const rows = await runProps(runOpts);
       process.stdout.write((o.json ? JSON.stringify({ seed, rows }, null, 2) : formatProps(rows, properties)) + "\n");
       process.exitCode = rows.every((r) => r.asKnown) ? EXIT.ok : EXIT.failed;

@@ -74,6 +74,15 @@ describe("harness props, run as a user would", () => {
     expect(table[2]).toMatch(/^suggested\s+holds\s+holds\s+holds\s+holds\s+holds\s*$/);
     expect(res.stdout).toContain("all 10 verdicts are as known");
     expect(res.stdout).toMatch(/3\.16\.0 lifecycle: fails .*seed 7/);
+    const steps = (text: string) => text.split("\n").filter((l) => /^  \d+\. /.test(l));
+    const replayLine = /replay: harness (props --version 3\.16\.0 --property lifecycle .*)$/m.exec(res.stdout)?.[1];
+    expect(replayLine).toBeDefined();
+    const replayArgs = replayLine!.split(" ").map((a) => a.replace(/^'|'$/g, ""));
+    const replayed = await harness([...replayArgs, "--out", out]);
+    expect(replayed.exitCode, replayed.stderr).toBe(0);
+    const found = steps(res.stdout.slice(res.stdout.indexOf("3.16.0 lifecycle")));
+    expect(found.length).toBeGreaterThanOrEqual(3);
+    expect(steps(replayed.stdout)).toEqual(found);
     const scenario = /scenario: (\S+\.yaml)/.exec(res.stdout)?.[1];
     expect(scenario).toBeDefined();
     const replay = await harness(["run", scenario!, "--versions", "3.16.0,3.18.0", "--store", "memory"]);
