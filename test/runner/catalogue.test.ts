@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acquireStore, storePerRun, type ProvisionedStore } from "../../harness/etcd/provision.ts";
-import { getProfile, RELEASES } from "../../harness/gateway/versions/index.ts";
+import { getProfile, PROFILES } from "../../harness/gateway/versions/index.ts";
 import { findScenarioFiles, loadScenario } from "../../harness/runner/load.ts";
 import { runSuite } from "../../harness/runner/suite.ts";
 import { InprocFactory } from "../../harness/targets/inproc.ts";
 import { hasEtcdBinary } from "../helpers/processes.ts";
 
 /**
- * The whole catalogue against the four releases on a real etcd. The expectations live in the
+ * The whole catalogue against every profile on a real etcd. The expectations live in the
  * scenario files; this checks that the gateway meets each one, and that the catalogue really
  * tells the versions apart (it is not a suite where everything passes everywhere).
  */
@@ -36,11 +36,11 @@ describe.skipIf(!hasEtcdBinary())("scenario catalogue on real etcd", () => {
     }
   });
 
-  it("every scenario x release meets its expectation", async () => {
+  it("every scenario x version (releases and candidates) meets its expectation", async () => {
     expect(provisioned.kind).toBe("etcd");
     const scenarios = findScenarioFiles(["scenarios"]).map(loadScenario);
     expect(scenarios.length).toBeGreaterThanOrEqual(8);
-    const suite = await runSuite({ scenarios, profiles: [...RELEASES], factory: new InprocFactory(storePerRun(provisioned), "etcd"), seed: 7 });
+    const suite = await runSuite({ scenarios, profiles: [...PROFILES], factory: new InprocFactory(storePerRun(provisioned), "etcd"), seed: 7 });
     const bad = suite.runs.filter((r) => !r.met).map((r) => `${r.scenario.file} ${r.version}: ${r.outcome} (expected ${r.expected}) ${r.failure?.message ?? ""}`);
     expect(bad).toEqual([]);
     const outcome = (file: string, version: string) => suite.runs.find((r) => r.scenario.file.endsWith(file) && r.version === version)?.outcome;
@@ -48,6 +48,8 @@ describe.skipIf(!hasEtcdBinary())("scenario catalogue on real etcd", () => {
     expect(outcome("13101-crash-loop-after-patch.yaml", "3.18.0")).toBe("passes");
     expect(outcome("instance-removed-while-working.yaml", "3.17.0")).toBe("reproduces");
     expect(outcome("instance-removed-while-working.yaml", "3.18.0")).toBe("passes");
+    expect(outcome("checker-survives-etcd-restart.yaml", "3.18.0")).toBe("passes");
+    expect(outcome("checker-survives-etcd-restart.yaml", "suggested")).toBe("reproduces");
     const reproducing = suite.runs.filter((r) => r.outcome === "reproduces").length;
     expect(reproducing).toBeGreaterThan(8);
     expect(reproducing).toBeLessThan(suite.runs.length);
