@@ -38,7 +38,7 @@ export function registerRun(program: Command): void {
     .option("--versions <list>", "versions or candidates, comma separated (all = the four releases, candidates, everything)", "all")
     .option("--target <kind>", "inproc (reference gateway in this process, virtual clock), serve (reference gateway as a child process, real time), external (a running APISIX)", "inproc")
     .option("--store <kind>", "etcd or memory (inproc target)", "etcd")
-    .option("--seed <n>", "seed recorded with the run", "1")
+    .option("--seed <n>", "seed recorded with the run and its reports (runs are deterministic; nothing random depends on it yet)", "1")
     .option("--reporter <list>", "console,junit,json,markdown", "console")
     .option("--out <dir>", "where report files go", "reports")
     .option("--concurrency <n>", "runs at once (default: the core count)")
