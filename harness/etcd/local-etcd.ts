@@ -355,10 +355,6 @@ function unregister(etcd: LocalEtcd): void {
 }
 
 /** How many etcds this process has running. */
-export function runningLocalEtcds(): number {
-  return running.size;
-}
-
 export async function stopAllLocalEtcds(): Promise<void> {
   await Promise.all([...running].map((e) => e.stop().catch(() => undefined)));
 }

@@ -52,11 +52,6 @@ export class VirtualClock implements Clock {
     this.timers = [];
   }
 
-  /** How many live timers there are (for tests of teardown). */
-  pendingTimers(): number {
-    return this.timers.filter((t) => !t.cancelled).length;
-  }
-
   private schedule(delayMs: number, interval: number | undefined, fn: TimerCallback): TimerHandle {
     const entry: Scheduled = {
       due: this.current + Math.max(0, delayMs),

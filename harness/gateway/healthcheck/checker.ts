@@ -64,8 +64,6 @@ export class Checker {
   dead = false;
   stopped = false;
   status_ver = 0;
-  /** Set by delayed_clear: when the targets are purged unless re-added. */
-  clearAt: number | undefined;
   private readonly targets = new Map<string, Target>();
   private readonly active: Required<Pick<ActiveChecks, "type" | "timeout" | "http_path">> & ActiveChecks;
 
@@ -90,10 +88,7 @@ export class Checker {
   addTarget(ip: string, port: number, hostname?: string, healthy = true, hostHeader?: string): boolean {
     const key = targetKey(ip, port, hostname);
     const existing = this.targets.get(key);
-    if (existing) {
-      this.clearAt = undefined;
-      return true;
-    }
+    if (existing) return true;
     const t: Target = { ip, port, healthy, counter: { success: 0, http_failure: 0, tcp_failure: 0, timeout_failure: 0 } };
     if (hostname !== undefined) t.hostname = hostname;
     if (hostHeader !== undefined) t.hostHeader = hostHeader;
@@ -124,10 +119,6 @@ export class Checker {
   stop(): void {
     this.stopped = true;
     for (const t of this.targets.values()) t.timer?.cancel();
-  }
-
-  delayedClear(seconds: number): void {
-    this.clearAt = this.env.clock.now() + seconds * 1000;
   }
 
   private interval(t: Target): number {

@@ -10,7 +10,6 @@ import type { ManagerBehaviour } from "./behaviour.ts";
 import { Checker } from "./checker.ts";
 
 const FILE = "healthcheck_manager.lua";
-const DELAYED_CLEAR_TIMEOUT = 10;
 const TIMER_INTERVAL_MS = 1000;
 
 export interface WorkingItem {
@@ -106,9 +105,10 @@ export class HealthCheckManager {
    * Build the upstream for a resource path from the latest config. Unguarded releases index the
    * result of construct_upstream directly, which throws when it is nil.
    */
-  private buildUpstream(resourcePath: string, conf: ConfigItem, indexLine: number, phase: "creating" | "checking"): { upstream?: Upstream; constructorConfig: unknown; error?: string; raised?: boolean } {
+  private buildUpstream(resourcePath: string, conf: ConfigItem, indexLine: number, phase: "creating" | "checking"): { upstream?: Upstream; constructorConfig: unknown } {
     const pluginName = pluginNameOf(resourcePath);
-    if (!pluginName) return { upstream: (conf.value.upstream as Upstream | undefined) ?? (conf.value as unknown as Upstream), constructorConfig: conf.value };
+    // Only plugins queue checkers in this model (routes' own upstreams are not part of it).
+    if (!pluginName) throw new Error(`resource path without a plugin: ${resourcePath}`);
     const jsonPath = jsonPathOf(resourcePath);
     const constructorConfig = JSONPath({ path: jsonPath, json: conf.value, wrap: false }) as Instance | undefined;
     const plugin = this.env.plugins[pluginName];
@@ -136,7 +136,7 @@ export class HealthCheckManager {
         `[${phase} checker] unable to construct upstream for plugin: ${pluginName}, resource path: ${resourcePath}, json path: ${jsonPath}, error: ${result.error}`,
         "ngx.timer",
       );
-      return { constructorConfig, error: result.error, raised };
+      return { constructorConfig };
     }
     result.upstream.resource_key = resourcePath;
     return { upstream: result.upstream, constructorConfig };
@@ -163,9 +163,12 @@ export class HealthCheckManager {
     for (const n of upstream.nodes) checker.addTarget(n.host, port ?? n.port, host, true, this.behaviour.probeHostFromDomain ? n.domain : undefined);
   }
 
+  /**
+   * APISIX also delayed_clear()s the checker's shared-memory targets; this model keeps no shared
+   * memory, so stopping (and, where APISIX does, marking dead) is all that can be observed.
+   */
   private retire(checker: Checker, markDead: boolean): void {
     if (markDead) checker.dead = true;
-    checker.delayedClear(DELAYED_CLEAR_TIMEOUT);
     checker.stop();
   }
 
@@ -196,7 +199,6 @@ export class HealthCheckManager {
         this.workingPool.set(resourcePath, { version: resourceVer, checker: existing.checker, checks: upstream.checks });
         return;
       }
-      if (existing) existing.checker.delayedClear(DELAYED_CLEAR_TIMEOUT);
       const checker = this.createChecker(upstream);
       if (!checker) {
         if (existing) {

@@ -75,15 +75,4 @@ export class ErrorLog {
     if (this.opts.file) appendFileSync(this.opts.file, text + "\n");
     this.opts.sink?.(text);
   }
-
-  /** Lines at or above a level, optionally within [fromMs, toMs]. */
-  select(filter: { minLevel?: LogLevel; fromMs?: number; toMs?: number } = {}): LogLine[] {
-    const rank = LEVEL_RANK[filter.minLevel ?? "debug"];
-    return this.lines.filter(
-      (l) =>
-        LEVEL_RANK[l.level] >= rank &&
-        (filter.fromMs === undefined || l.time >= filter.fromMs) &&
-        (filter.toMs === undefined || l.time <= filter.toMs),
-    );
-  }
 }

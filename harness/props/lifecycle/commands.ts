@@ -70,6 +70,16 @@ function touched(m: LifecycleModel, route: RouteModel): void {
   m.lastConfigChange = m.now;
 }
 
+/** PUT a route with a new instance list (and the backends they point at), then check invariants. */
+async function putInstances(m: LifecycleModel, r: LifecycleReal, id: string, instances: Instance[], backends: RouteModel["backends"]): Promise<void> {
+  const route = m.routes.get(id)!;
+  await admin(r, "PUT", id, routeBody(id, instances, route.desc), [200]);
+  route.instances = instances;
+  route.backends = backends;
+  touched(m, route);
+  await after(m, r);
+}
+
 export class PutRoute implements Cmd {
   constructor(
     readonly id: string,
@@ -143,12 +153,7 @@ export class AddInstance implements Cmd {
   async run(m: LifecycleModel, r: LifecycleReal): Promise<void> {
     const id = routeOf(m, this.pick)!;
     const route = m.routes.get(id)!;
-    const instances = [...route.instances, named(m, this.spec)];
-    await admin(r, "PUT", id, routeBody(id, instances, route.desc), [200]);
-    route.instances = instances;
-    route.backends = [...route.backends, this.spec.backend];
-    touched(m, route);
-    await after(m, r);
+    await putInstances(m, r, id, [...route.instances, named(m, this.spec)], [...route.backends, this.spec.backend]);
   }
   toString(): string {
     return `AddInstance(route #${this.pick}, ${this.spec.backend})`;
@@ -168,12 +173,7 @@ export class RemoveInstance implements Cmd {
     const id = routeOf(m, this.route)!;
     const route = m.routes.get(id)!;
     const k = this.pick % route.instances.length;
-    const instances = route.instances.filter((_, i) => i !== k);
-    await admin(r, "PUT", id, routeBody(id, instances, route.desc), [200]);
-    route.instances = instances;
-    route.backends = route.backends.filter((_, i) => i !== k);
-    touched(m, route);
-    await after(m, r);
+    await putInstances(m, r, id, route.instances.filter((_, i) => i !== k), route.backends.filter((_, i) => i !== k));
   }
   toString(): string {
     return `RemoveInstance(route #${this.route}, instance #${this.pick})`;
@@ -193,11 +193,7 @@ export class ChangeChecks implements Cmd {
     const id = routeOf(m, this.route)!;
     const route = m.routes.get(id)!;
     const k = this.pick % route.instances.length;
-    const instances = route.instances.map((ins, i) => (i === k ? { ...ins, checks: this.checks } : ins));
-    await admin(r, "PUT", id, routeBody(id, instances, route.desc), [200]);
-    route.instances = instances;
-    touched(m, route);
-    await after(m, r);
+    await putInstances(m, r, id, route.instances.map((ins, i) => (i === k ? { ...ins, checks: this.checks } : ins)), route.backends);
   }
   toString(): string {
     return `ChangeChecks(route #${this.route}, instance #${this.pick})`;

@@ -74,8 +74,3 @@ export interface Upstream {
   _nodes_ver?: number;
   resource_key?: string;
 }
-
-/** Runtime fields are the ones APISIX adds in memory; their names start with `_`. */
-export function isRuntimeField(key: string): boolean {
-  return key.startsWith("_");
-}
