@@ -1,11 +1,10 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject } from "ajv";
 import type { Clock } from "../clock/clock.ts";
 import type { KeyValue, Store } from "../config/store.ts";
 import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../http-types.ts";
 import type { EndpointParser } from "../plugins/ai-proxy-multi/endpoint.ts";
 import { PLUGIN_NAME } from "../plugins/ai-proxy-multi/plugin.ts";
-import { aiProxyMultiSchema } from "../plugins/ai-proxy-multi/schema.ts";
-import { routeSchema } from "./route-schema.ts";
+import { adminValidators } from "./validators.ts";
 
 export const DEFAULT_ADMIN_KEY = "edd1c9f034335f136f87ad84b625c8f1";
 
@@ -34,11 +33,6 @@ function describe(errors: ErrorObject[] | null | undefined): string {
   const extra = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : e.keyword === "additionalProperties" ? ` ("${(e.params as { additionalProperty: string }).additionalProperty}")` : "";
   return `${where}${e.message ?? "invalid"}${extra}`;
 }
-
-// Compiled once per process: a gateway is created per run, and compiling is the slow part.
-const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false });
-const validateRoute: ValidateFunction = ajv.compile(routeSchema);
-const validatePlugin: ValidateFunction = ajv.compile(aiProxyMultiSchema);
 
 export interface AdminOptions {
   store: Store;
@@ -98,6 +92,7 @@ export class AdminApi {
 
   /** Validate a whole route, filling defaults; returns the error message or undefined. */
   check(route: Json): string | undefined {
+    const { route: validateRoute, plugin: validatePlugin } = adminValidators();
     if (!validateRoute(route)) return `invalid configuration: ${describe(validateRoute.errors)}`;
     const plugins = (route.plugins ?? {}) as Json;
     for (const [name, conf] of Object.entries(plugins)) {
