@@ -1,9 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { acquireStore } from "../etcd/provision.ts";
-import { compareWithKnown, knownBehaviour, REPRO_BACKENDS, reproduce13101, type ReproObservation } from "../repro/repro-13101.ts";
-import { InprocTarget } from "../targets/inproc.ts";
+import type { ReproObservation } from "../repro/repro-13101.ts";
 import { profilesOption, storeOption } from "./options.ts";
 import { EXIT } from "./usage.ts";
 
@@ -26,7 +24,15 @@ export interface ReproRecord {
 export async function runRepro(opts: { versions: string; store: "etcd" | "memory"; log: (line: string) => void }): Promise<ReproRecord> {
   const started = Date.now();
   const profiles = profilesOption("--versions", opts.versions);
-  const provisioned = await acquireStore({ prefer: opts.store, log: opts.log });
+  // The store (a local etcd starting up) first, then the gateway's code loads while it starts.
+  const { acquireStore } = await import("../etcd/provision.ts");
+  const provisioning = acquireStore({ prefer: opts.store, log: opts.log });
+  const loaded = Promise.all([import("../repro/repro-13101.ts"), import("../targets/inproc.ts")]);
+  const provisioned = await provisioning;
+  const [{ compareWithKnown, knownBehaviour, REPRO_BACKENDS, reproduce13101 }, { InprocTarget }] = await loaded.catch(async (e: unknown) => {
+    await provisioned.release();
+    throw e;
+  });
   const results: ReproRow[] = [];
   try {
     for (const profile of profiles) {

@@ -1,12 +1,6 @@
 import type { Command } from "commander";
-import { acquireStore, storePerRun } from "../etcd/provision.ts";
-import { progressLine, summaryText } from "../report/console.ts";
-import { parseReporters, writeReports } from "../report/index.ts";
-import { findScenarioFiles, loadScenario, ScenarioError } from "../runner/load.ts";
 import type { Scenario } from "../runner/scenario.ts";
-import { runSuite, type TargetFactory } from "../runner/suite.ts";
-import { InprocFactory } from "../targets/inproc.ts";
-import { externalFactory, serveFactory } from "../targets/factories.ts";
+import type { runSuite, TargetFactory } from "../runner/suite.ts";
 import { profilesOption, storeOption } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
@@ -53,6 +47,11 @@ export function registerRun(program: Command): void {
       const store = storeOption(o.store);
       const seed = intOption("--seed", o.seed);
       const concurrency = o.concurrency === undefined ? undefined : intOption("--concurrency", o.concurrency);
+      const [{ parseReporters, writeReports }, { progressLine, summaryText }, { findScenarioFiles, loadScenario, ScenarioError }] = await Promise.all([
+        import("../report/index.ts"),
+        import("../report/console.ts"),
+        import("../runner/load.ts"),
+      ]);
       let reporters;
       try {
         reporters = parseReporters(o.reporter);
@@ -72,12 +71,22 @@ export function registerRun(program: Command): void {
       let release: () => Promise<void> = async () => undefined;
       if (o.target === "external") {
         if (profiles.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
-        factory = await externalFactory(o);
+        factory = await (await import("../targets/factories.ts")).externalFactory(o);
       } else {
-        const provisioned = await acquireStore({ prefer: store, log: (l) => process.stderr.write(l + "\n") });
+        // The store (a local etcd starting up) first, then the target's code loads while it starts.
+        const { acquireStore, storePerRun } = await import("../etcd/provision.ts");
+        const provisioning = acquireStore({ prefer: store, log: (l) => process.stderr.write(l + "\n") });
+        const targets = o.target === "serve" ? import("../targets/factories.ts") : import("../targets/inproc.ts");
+        const provisioned = await provisioning;
         release = () => provisioned.release();
         const label = `${provisioned.kind} (${provisioned.source})`;
-        factory = o.target === "serve" ? serveFactory(provisioned, label) : new InprocFactory(storePerRun(provisioned), label);
+        try {
+          const loaded = await targets;
+          factory = "serveFactory" in loaded ? loaded.serveFactory(provisioned, label) : new loaded.InprocFactory(storePerRun(provisioned), label);
+        } catch (e) {
+          await release();
+          throw e;
+        }
       }
       const console_ = reporters.includes("console");
       if (console_) process.stderr.write(`running ${scenarios.length} scenario(s) x ${profiles.length} version(s) on ${factory.name}\n`);
@@ -95,7 +104,7 @@ export function registerRun(program: Command): void {
         if (concurrency !== undefined) suiteOpts.concurrency = concurrency;
         // One external gateway is shared by every run, so they must not overlap.
         if (o.target === "external") suiteOpts.concurrency = 1;
-        suite = await runSuite(suiteOpts);
+        suite = await (await import("../runner/suite.ts")).runSuite(suiteOpts);
       } finally {
         await release();
       }
