@@ -49,6 +49,12 @@ export interface AdminOptions {
  */
 export class AdminApi {
   private nextId = 1;
+  /**
+   * The text this API last stored under each key and its create_time: a PUT over a route this API
+   * wrote reads create_time from here instead of parsing the stored route again. The stored text is
+   * compared first, so a route another writer changed is still parsed.
+   */
+  private readonly written = new Map<string, { text: string; createTime: number }>();
 
   constructor(private readonly opts: AdminOptions) {}
 
@@ -115,6 +121,7 @@ export class AdminApi {
     if (err) return jsonResponse(400, { error_msg: err });
     const text = JSON.stringify(value);
     const revision = await this.opts.store.put(this.key(id), text);
+    this.written.set(this.key(id), { text, createTime: value.create_time });
     const createdIndex = existing?.createRevision ?? revision;
     // The stored text is reused for the answer rather than serialising the route twice.
     const body = `{"key":${JSON.stringify(this.key(id))},"value":${text},"modifiedIndex":${revision},"createdIndex":${createdIndex}}`;
@@ -132,8 +139,14 @@ export class AdminApi {
       id = String(Date.now()) + String(this.nextId++).padStart(4, "0");
     }
     const existing = await this.opts.store.get(this.key(id));
-    const createTime = existing ? (JSON.parse(existing.value) as Json).create_time : undefined;
-    const { create_time: _c, update_time: _u, ...rest } = value!;
+    const mine = existing && this.written.get(existing.key);
+    const createTime = !existing ? undefined : mine?.text === existing.value ? mine.createTime : (JSON.parse(existing.value) as Json).create_time;
+    // The body's own timestamps are dropped (write() appends the real ones at the end).
+    let rest = value!;
+    if ("create_time" in rest || "update_time" in rest) {
+      const { create_time: _c, update_time: _u, ...others } = rest;
+      rest = others;
+    }
     return this.write(id, rest, existing, typeof createTime === "number" ? createTime : undefined);
   }
 
@@ -143,9 +156,11 @@ export class AdminApi {
     const existing = await this.opts.store.get(this.key(id));
     if (!existing) return jsonResponse(404, { error_msg: `route ${id} not found` });
     const stored = JSON.parse(existing.value) as Json;
-    const merged = mergePatch(stored, value) as Json;
+    const createTime = stored.create_time;
+    // Both sides were just parsed from JSON and belong to this call: merge in place, no clones.
+    const merged = mergeInto(stored, value) as Json;
     if (merged.id !== undefined && String(merged.id) !== id) return jsonResponse(400, { error_msg: "wrong route id" });
-    return this.write(id, merged, existing, typeof stored.create_time === "number" ? stored.create_time : undefined);
+    return this.write(id, merged, existing, typeof createTime === "number" ? createTime : undefined);
   }
 
   private async get(id: string): Promise<GatewayResponse> {
@@ -161,6 +176,7 @@ export class AdminApi {
 
   private async remove(id: string): Promise<GatewayResponse> {
     const revision = await this.opts.store.delete(this.key(id));
+    this.written.delete(this.key(id));
     if (revision === undefined) return jsonResponse(404, { error_msg: `route ${id} not found` });
     return jsonResponse(200, { deleted: "1", key: this.key(id) }, { revision });
   }
