@@ -79,8 +79,9 @@ export function checkCrash(r: LifecycleReal): Violation | undefined {
 export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Promise<Violation | undefined> {
   const crash = checkCrash(r);
   if (crash) return crash;
-  const pools = (await r.target.pools())!;
-  const working = pools.working;
+  // The manager's working pool as it is: what the control API's pools and checkers views are
+  // built from, read after every command without building them.
+  const working = r.target.gateway.manager.workingPool;
   coverage.steps += 1;
 
   let multi = false;
@@ -88,9 +89,9 @@ export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Prom
     if (!routeSettled(m, route)) continue;
     const mi = r.modifiedIndex.get(id);
     for (let i = 0; i < route.instances.length; i++) {
-      const w = working[resourcePath(r.prefix, id, i)];
+      const w = working.get(resourcePath(r.prefix, id, i));
       if (route.instances.length < 2 && !w) continue;
-      if (!w || w.dead) return { invariant: 2, kind: "missing", route: id, instance: i, detail: `route ${id} instance ${i}: no working checker ${m.now - route.lastRequest} ms after a request (route modifiedIndex ${mi})` };
+      if (!w || w.checker.dead) return { invariant: 2, kind: "missing", route: id, instance: i, detail: `route ${id} instance ${i}: no working checker ${m.now - route.lastRequest} ms after a request (route modifiedIndex ${mi})` };
       if (!isCurrent(w.version, mi)) return { invariant: 2, kind: "stale", route: id, instance: i, detail: `route ${id} instance ${i}: working checker at version ${w.version}, route modifiedIndex is ${mi}` };
       if (route.instances.length >= 2) {
         multi = true;
@@ -99,26 +100,24 @@ export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Prom
     }
   }
   if (multi) coverage.settled += 1;
-  for (const path of Object.keys(working)) {
+  for (const [path, item] of working) {
     const p = PATH.exec(path);
     if (!p) continue;
     const [id, index] = [p[1]!, Number(p[2])];
     const route = m.routes.get(id);
     if (!route) {
       const deletedAt = m.deleted.get(id);
-      if (deletedAt !== undefined && m.now - deletedAt >= SETTLE_MS) return { invariant: 2, kind: "leftover", route: id, instance: index, detail: `working checker ${working[path]!.checker} of route ${id} (instance ${index}), ${m.now - deletedAt} ms after the route was deleted` };
+      if (deletedAt !== undefined && m.now - deletedAt >= SETTLE_MS) return { invariant: 2, kind: "leftover", route: id, instance: index, detail: `working checker ${item.checker} of route ${id} (instance ${index}), ${m.now - deletedAt} ms after the route was deleted` };
       continue;
     }
-    if (index >= route.instances.length && m.now - route.lastWrite >= SETTLE_MS) return { invariant: 2, kind: "leftover", route: id, instance: index, detail: `working checker ${working[path]!.checker} of removed instance ${index} of route ${id} (${route.instances.length} left), ${m.now - route.lastWrite} ms after the write` };
+    if (index >= route.instances.length && m.now - route.lastWrite >= SETTLE_MS) return { invariant: 2, kind: "leftover", route: id, instance: index, detail: `working checker ${item.checker} of removed instance ${index} of route ${id} (${route.instances.length} left), ${m.now - route.lastWrite} ms after the write` };
   }
 
   // Invariant 3: walk the current checkers, remember since when each target has been seen.
   const seen = new Map<string, number>();
-  const checkers = await r.target.checkers();
-  for (const c of checkers) {
-    const p = PATH.exec(c.name);
-    const w = working[c.name];
-    if (!p || !w || w.dead) continue;
+  for (const [name, w] of working) {
+    const p = PATH.exec(name);
+    if (!p || w.checker.dead) continue;
     const [id, index] = [p[1]!, Number(p[2])];
     const route = m.routes.get(id);
     const ins = route?.instances[index];
@@ -126,7 +125,7 @@ export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Prom
     const active = ins.checks?.active;
     const failures = active?.unhealthy?.tcp_failures ?? CHECK_DEFAULTS.unhealthy.tcp_failures;
     const interval = (active?.healthy?.interval ?? CHECK_DEFAULTS.healthy.interval) * 1000;
-    for (const node of c.nodes) {
+    for (const node of w.checker.targetStates()) {
       const key = `${w.checker}|${node.ip}:${node.port}`;
       const since = r.seen.get(key) ?? m.now;
       seen.set(key, since);
@@ -134,7 +133,7 @@ export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Prom
         if (backendIp(backend) !== node.ip) continue;
         const deadline = Math.max(downSince, since) + failures * interval + FIRST_PROBE_DELAY_MS + TICK_MS;
         if (m.now <= deadline) continue;
-        if (node.status !== "healthy") coverage.downDetected += 1;
+        if (!node.healthy) coverage.downDetected += 1;
         else {
           return {
             invariant: 3,
