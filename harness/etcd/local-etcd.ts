@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants as fsConstants, rmSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { get as httpGet } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -70,6 +71,30 @@ async function freePorts(n: number): Promise<number[]> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * GET a small JSON document; undefined on any failure. node:http rather than fetch: fetch's
+ * first use loads undici (~40 ms), on the critical path of every command that starts etcd.
+ */
+function getJson(url: string, timeoutMs: number): Promise<{ status: number; body: unknown } | undefined> {
+  return new Promise((resolve) => {
+    const req = httpGet(url, { timeout: timeoutMs, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown });
+        } catch {
+          resolve(undefined);
+        }
+      });
+      res.on("error", () => resolve(undefined));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(undefined));
+  });
+}
 
 export interface LocalEtcdOptions {
   /** Binary to run; default: findEtcdBinary(). */
@@ -231,30 +256,19 @@ export class LocalEtcd {
         const why = this.stderrTail.trim() || "(no stderr output)";
         throw new Error(`etcd (${this.bin}) did not become healthy on ${this.endpoint} within ${this.startTimeoutMs} ms; stderr: ${why}`);
       }
-      await sleep(25);
+      await sleep(10);
     }
     this.startMs = Math.round(performance.now() - t0);
   }
 
   private async healthy(): Promise<boolean> {
-    try {
-      const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(500) });
-      if (!res.ok) return false;
-      const body = (await res.json()) as { health?: string };
-      return body.health === "true";
-    } catch {
-      return false;
-    }
+    const res = await getJson(`${this.endpoint}/health`, 500);
+    return res !== undefined && res.status >= 200 && res.status < 300 && (res.body as { health?: string } | null)?.health === "true";
   }
 
   private async fetchVersion(): Promise<string> {
-    try {
-      const res = await fetch(`${this.endpoint}/version`, { signal: AbortSignal.timeout(1000) });
-      const body = (await res.json()) as { etcdserver?: string };
-      return body.etcdserver ?? "unknown";
-    } catch {
-      return "unknown";
-    }
+    const res = await getJson(`${this.endpoint}/version`, 1000);
+    return (res?.body as { etcdserver?: string } | null)?.etcdserver ?? "unknown";
   }
 
   /** SIGTERM, SIGKILL after 2 s, wait for the exit. */
