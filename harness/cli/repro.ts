@@ -24,28 +24,33 @@ export interface ReproRecord {
 export async function runRepro(opts: { versions: string; store: "etcd" | "memory"; log: (line: string) => void }): Promise<ReproRecord> {
   const started = Date.now();
   const profiles = profilesOption("--versions", opts.versions);
-  // The store (a local etcd starting up) first, then the gateway's code loads while it starts.
-  const { acquireStore } = await import("../etcd/provision.ts");
-  const provisioning = acquireStore({ prefer: opts.store, log: opts.log });
+  // The store first (a local etcd spawned), then the gateway's code loads while etcd boots.
+  const { startStore } = await import("../etcd/provision.ts");
+  const store = startStore({ prefer: opts.store, log: opts.log });
+  await store.started;
   const loaded = Promise.all([import("../repro/repro-13101.ts"), import("../targets/inproc.ts")]);
-  const provisioned = await provisioning;
-  const [{ compareWithKnown, knownBehaviour, REPRO_BACKENDS, reproduce13101 }, { InprocTarget }] = await loaded.catch(async (e: unknown) => {
-    await provisioned.release();
-    throw e;
-  });
-  const results: ReproRow[] = [];
+  const provisioned = await store.ready;
+  let results: ReproRow[];
   try {
-    for (const profile of profiles) {
-      const prefix = `/apisix-repro-${process.pid}-${started}-${profile.name}`;
-      const target = await InprocTarget.create({ profile, store: provisioned.store, prefix, backends: REPRO_BACKENDS });
-      try {
-        const obs = await reproduce13101(target);
-        const differences = compareWithKnown(obs, knownBehaviour(profile.name));
-        results.push({ version: profile.name, ...obs, asKnown: differences.length === 0, differences, prefix });
-      } finally {
-        await target.close();
-      }
-    }
+    const [{ compareWithKnown, knownBehaviour, REPRO_BACKENDS, reproduce13101 }, { InprocTarget }] = await loaded;
+    // Each version has its own gateway, clock, backends and key prefix: they run at once, so
+    // that one version's etcd round trips overlap another's work. Rows keep the versions' order.
+    const settled = await Promise.allSettled(
+      profiles.map(async (profile): Promise<ReproRow> => {
+        const prefix = `/apisix-repro-${process.pid}-${started}-${profile.name}`;
+        const target = await InprocTarget.create({ profile, store: provisioned.store, prefix, backends: REPRO_BACKENDS });
+        try {
+          const obs = await reproduce13101(target);
+          const differences = compareWithKnown(obs, knownBehaviour(profile.name));
+          return { version: profile.name, ...obs, asKnown: differences.length === 0, differences, prefix };
+        } finally {
+          await target.close();
+        }
+      }),
+    );
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed) throw failed.reason;
+    results = settled.map((s) => (s as PromiseFulfilledResult<ReproRow>).value);
   } finally {
     await provisioned.release();
   }

@@ -24,6 +24,30 @@ function intOption(name: string, v: string): number {
   return Number(v);
 }
 
+/** The reporters, the scenario files (checked) and the report code: bad input is a UsageError. */
+async function loadRunInput(paths: string[], o: RunOptions) {
+  const [{ parseReporters, writeReports }, { progressLine, summaryText }, { findScenarioFiles, loadScenario, ScenarioError }] = await Promise.all([
+    import("../report/index.ts"),
+    import("../report/console.ts"),
+    import("../runner/load.ts"),
+  ]);
+  let reporters;
+  try {
+    reporters = parseReporters(o.reporter);
+  } catch (e) {
+    throw new UsageError(`--reporter: ${(e as Error).message}`);
+  }
+  let scenarios: Scenario[];
+  try {
+    scenarios = findScenarioFiles(paths).map(loadScenario);
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (scenarios.length === 0) throw new UsageError(`no scenario files (*.yaml) in ${paths.join(", ")}`);
+  return { reporters, scenarios, writeReports, progressLine, summaryText };
+}
+
 export function registerRun(program: Command): void {
   program
     .command("run")
@@ -47,42 +71,41 @@ export function registerRun(program: Command): void {
       const store = storeOption(o.store);
       const seed = intOption("--seed", o.seed);
       const concurrency = o.concurrency === undefined ? undefined : intOption("--concurrency", o.concurrency);
-      const [{ parseReporters, writeReports }, { progressLine, summaryText }, { findScenarioFiles, loadScenario, ScenarioError }] = await Promise.all([
-        import("../report/index.ts"),
-        import("../report/console.ts"),
-        import("../runner/load.ts"),
-      ]);
-      let reporters;
-      try {
-        reporters = parseReporters(o.reporter);
-      } catch (e) {
-        throw new UsageError(`--reporter: ${(e as Error).message}`);
+      // A local etcd is spawned first and boots while the modules and scenarios load; its
+      // "store: ..." line waits until they loaded (bad input stays a one-line error).
+      let starting: ReturnType<typeof import("../etcd/provision.ts").startStore> | undefined;
+      const storeLines: string[] = [];
+      if (o.target !== "external") {
+        starting = (await import("../etcd/provision.ts")).startStore({ prefer: store, log: (l) => storeLines.push(l) });
+        starting.ready.catch(() => undefined);
+        await starting.started;
       }
-      let scenarios: Scenario[];
+      const giveBackStore = async (): Promise<void> => {
+        await starting?.ready.then((p) => p.release(), () => undefined);
+      };
+      let loaded;
       try {
-        scenarios = findScenarioFiles(paths).map(loadScenario);
+        loaded = await loadRunInput(paths, o);
+        if (o.target === "external" && profiles.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
       } catch (e) {
-        if (e instanceof ScenarioError) throw new UsageError(e.message);
+        await giveBackStore();
         throw e;
       }
-      if (scenarios.length === 0) throw new UsageError(`no scenario files (*.yaml) in ${paths.join(", ")}`);
+      const { reporters, scenarios, writeReports, progressLine, summaryText } = loaded;
 
       let factory: TargetFactory;
       let release: () => Promise<void> = async () => undefined;
       if (o.target === "external") {
-        if (profiles.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
         factory = await (await import("../targets/factories.ts")).externalFactory(o);
       } else {
-        // The store (a local etcd starting up) first, then the target's code loads while it starts.
-        const { acquireStore, storePerRun } = await import("../etcd/provision.ts");
-        const provisioning = acquireStore({ prefer: store, log: (l) => process.stderr.write(l + "\n") });
         const targets = o.target === "serve" ? import("../targets/factories.ts") : import("../targets/inproc.ts");
-        const provisioned = await provisioning;
+        const provisioned = await starting!.ready;
+        for (const l of storeLines) process.stderr.write(l + "\n");
         release = () => provisioned.release();
         const label = `${provisioned.kind} (${provisioned.source})`;
         try {
-          const loaded = await targets;
-          factory = "serveFactory" in loaded ? loaded.serveFactory(provisioned, label) : new loaded.InprocFactory(storePerRun(provisioned), label);
+          const [loadedTargets, { storePerRun }] = await Promise.all([targets, import("../etcd/provision.ts")]);
+          factory = "serveFactory" in loadedTargets ? loadedTargets.serveFactory(provisioned, label) : new loadedTargets.InprocFactory(storePerRun(provisioned), label);
         } catch (e) {
           await release();
           throw e;

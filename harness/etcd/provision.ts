@@ -49,6 +49,8 @@ export interface AcquireOptions {
   endpoints?: string[];
   /** Environment to read ETCD_ENDPOINTS, ETCD_BIN, PATH, DOCKER_HOST from. Default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Called when a local etcd has been spawned, before it is healthy. */
+  onSpawned?: () => void;
 }
 
 const defaultLog = (line: string): void => void process.stderr.write(line + "\n");
@@ -124,7 +126,11 @@ async function provisionBackend(opts: AcquireOptions): Promise<Backend> {
   const binary = findEtcdBinary(env);
   if (binary.path) {
     try {
-      const etcd = await startLocalEtcd({ bin: binary.path, onSpawned: () => void loadEtcdStore().catch(() => undefined) });
+      const onSpawned = (): void => {
+        void loadEtcdStore().catch(() => undefined);
+        opts.onSpawned?.();
+      };
+      const etcd = await startLocalEtcd({ bin: binary.path, onSpawned });
       const startMs = Math.round(performance.now() - t0);
       const note = binary.reason.startsWith("ETCD_BIN=") && binary.reason.includes("not an executable") ? `; ${binary.reason}` : "";
       const reason = `local binary ${binary.path}, ${hostPort(etcd.endpoint)}, started in ${startMs} ms${note}`;
@@ -216,6 +222,24 @@ export async function acquireStore(opts: AcquireOptions = {}): Promise<Provision
   };
   if (backend.endpoints) provisioned.endpoints = backend.endpoints;
   return provisioned;
+}
+
+/**
+ * acquireStore, plus `started`: settles as soon as the store is on its way (a local etcd spawned)
+ * or ready or failed, so that a command can load its own code while etcd boots instead of before.
+ */
+export function startStore(opts: AcquireOptions = {}): { started: Promise<void>; ready: Promise<ProvisionedStore> } {
+  let started!: () => void;
+  const startedPromise = new Promise<void>((resolve) => (started = resolve));
+  const ready = acquireStore({
+    ...opts,
+    onSpawned: () => {
+      opts.onSpawned?.();
+      started();
+    },
+  });
+  ready.then(started, started);
+  return { started: startedPromise, ready };
 }
 
 // ---- one etcd per process ---------------------------------------------------------------
