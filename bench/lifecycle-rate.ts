@@ -13,7 +13,7 @@ const [profile = "3.18.0", roundsArg = "5", runsArg = "1000"] = process.argv.sli
 const rounds = Number(roundsArg);
 const runs = Number(runsArg);
 
-await checkLifecycle(profile, { runs: 200, seed: 999 });
+await checkLifecycle(profile, { runs: 500, seed: 999 });
 const rates: number[] = [];
 const verdicts: string[] = [];
 for (let r = 0; r < rounds; r++) {
