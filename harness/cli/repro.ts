@@ -4,12 +4,16 @@ import type { Command } from "commander";
 import { acquireStore } from "../etcd/provision.ts";
 import { compareWithKnown, knownBehaviour, REPRO_BACKENDS, reproduce13101, type ReproObservation } from "../repro/repro-13101.ts";
 import { InprocTarget } from "../targets/inproc.ts";
-import { profilesOption, storeOption } from "./options.ts";
+import { addEngineOptions, engineKind, intOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT } from "./usage.ts";
 
 export interface ReproRow extends ReproObservation {
   version: string;
-  asKnown: boolean;
+  engine: string;
+  /** What ran the version (model profile, or the Lua sources and libraries). */
+  ran: string;
+  /** Undefined: nothing is known about this version (a patched or unreleased tree). */
+  asKnown: boolean | undefined;
   differences: string[];
   prefix: string;
 }
@@ -19,23 +23,31 @@ export interface ReproRecord {
   startedAt: string;
   wallMs: number;
   store: { kind: string; source: string; reason: string; startMs: number };
+  engine: string;
+  seed: number;
   results: ReproRow[];
   ok: boolean;
 }
 
-export async function runRepro(opts: { versions: string; store: "etcd" | "memory"; log: (line: string) => void }): Promise<ReproRecord> {
+const MODEL: EngineCliOptions = { engine: "model", workers: "1" };
+
+export async function runRepro(opts: { versions: string; store: "etcd" | "memory"; engine?: EngineCliOptions; seed?: number; log: (line: string) => void }): Promise<ReproRecord> {
   const started = Date.now();
-  const profiles = profilesOption("--versions", opts.versions);
+  const engine = opts.engine ?? MODEL;
+  const seed = opts.seed ?? 1;
+  const versions = await versionsOption("--versions", opts.versions, engine);
+  const workers = workersOption(engine);
   const provisioned = await acquireStore({ prefer: opts.store, log: opts.log });
   const results: ReproRow[] = [];
   try {
-    for (const profile of profiles) {
-      const prefix = `/apisix-repro-${process.pid}-${started}-${profile.name}`;
-      const target = await InprocTarget.create({ profile, store: provisioned.store, prefix, backends: REPRO_BACKENDS });
+    for (const version of versions) {
+      const prefix = `/apisix-repro-${process.pid}-${started}-${version.name.replace(/[^\w.-]/g, "_")}`;
+      const target = await InprocTarget.create({ version, store: provisioned.store, prefix, backends: REPRO_BACKENDS, seed, workers });
       try {
         const obs = await reproduce13101(target);
-        const differences = compareWithKnown(obs, knownBehaviour(profile.name));
-        results.push({ version: profile.name, ...obs, asKnown: differences.length === 0, differences, prefix });
+        const known = knownBehaviour(version.name);
+        const differences = known ? compareWithKnown(obs, known) : [];
+        results.push({ version: version.name, engine: version.engine, ran: target.gateway.engine.description, ...obs, asKnown: known ? differences.length === 0 : undefined, differences, prefix });
       } finally {
         await target.close();
       }
@@ -48,8 +60,10 @@ export async function runRepro(opts: { versions: string; store: "etcd" | "memory
     startedAt: new Date(started).toISOString(),
     wallMs: Date.now() - started,
     store: { kind: provisioned.kind, source: provisioned.source, reason: provisioned.reason, startMs: provisioned.startMs },
+    engine: engineKind(engine),
+    seed,
     results,
-    ok: results.every((r) => r.asKnown),
+    ok: results.every((r) => r.asKnown !== false),
   };
 }
 
@@ -59,36 +73,40 @@ function pad(s: string, n: number): string {
 
 export function formatReproTable(record: ReproRecord): string {
   const head = ["VERSION", "VERDICT", "FAILURES IN 3 S AFTER PATCH", "AS KNOWN", "FIRST MATCHING ERROR LINE"];
-  const rows = record.results.map((r) => [r.version, r.verdict, String(r.failures), r.asKnown ? "yes" : `NO: ${r.differences.join("; ")}`, r.firstErrorLine ?? "-"]);
+  const rows = record.results.map((r) => [r.version, r.verdict, String(r.failures), r.asKnown === undefined ? "-" : r.asKnown ? "yes" : `NO: ${r.differences.join("; ")}`, r.firstErrorLine ?? "-"]);
   const widths = head.slice(0, 4).map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i < 4 ? pad(c, widths[i]!) : c)).join("  ");
   const out = [line(head), ...rows.map(line)];
   const reproduced = record.results.filter((r) => r.verdict === "REPRODUCED").map((r) => r.version);
   out.push("");
+  const judged = record.results.filter((r) => r.asKnown !== undefined).length;
+  const unknown = record.results.length - judged;
+  const tail = `${unknown ? `; ${unknown} with no known behaviour` : ""} (${record.engine} engine, ${(record.wallMs / 1000).toFixed(1)} s)`;
   out.push(
     record.ok
-      ? `all ${record.results.length} versions behave as known; reproduced on: ${reproduced.join(", ") || "none"} (${(record.wallMs / 1000).toFixed(1)} s)`
-      : `${record.results.filter((r) => !r.asKnown).length} of ${record.results.length} versions do NOT behave as known (${(record.wallMs / 1000).toFixed(1)} s)`,
+      ? `all ${judged} known versions behave as known; reproduced on: ${reproduced.join(", ") || "none"}${tail}`
+      : `${record.results.filter((r) => r.asKnown === false).length} of ${judged} known versions do NOT behave as known${tail}`,
   );
   return out.join("\n");
 }
 
 export function registerRepro(program: Command): void {
-  program
+  const cmd = program
     .command("repro")
     .description("reproduce apache/apisix#13101 (PUT route, request, wait 2 s, PATCH, wait 3 s) on each version and print the verdicts")
     .option("--versions <list>", "versions or candidates, comma separated; all = the four releases, everything = releases and candidates", "all")
     .option("--store <kind>", "etcd (a real etcd, the default; falls back to memory when none can be had) or memory", "etcd")
     .option("--json", "print the result as JSON instead of a table")
     .option("--out <dir>", "where the JSON record of the run goes", "reports")
-    .action(async (o: { versions: string; store: string; json?: boolean; out: string }) => {
-      const record = await runRepro({ versions: o.versions, store: storeOption(o.store), log: (l) => process.stderr.write(l + "\n") });
-      mkdirSync(o.out, { recursive: true });
-      const file = join(o.out, `repro-13101-${record.startedAt.replace(/[:.]/g, "-")}.json`);
-      writeFileSync(file, JSON.stringify(record, null, 2) + "\n");
-      if (o.json) process.stdout.write(JSON.stringify(record, null, 2) + "\n");
-      else process.stdout.write(formatReproTable(record) + "\n");
-      process.stderr.write(`record: ${file}\n`);
-      process.exitCode = record.ok ? EXIT.ok : EXIT.failed;
-    });
+    .option("--seed <n>", "decides what APISIX leaves to chance (the lua engine's pairs() order over the pools)", "1");
+  addEngineOptions(cmd).action(async (o: { versions: string; store: string; json?: boolean; out: string; seed: string } & EngineCliOptions) => {
+    const record = await runRepro({ versions: o.versions, store: storeOption(o.store), engine: o, seed: intOption("--seed", o.seed), log: (l) => process.stderr.write(l + "\n") });
+    mkdirSync(o.out, { recursive: true });
+    const file = join(o.out, `repro-13101-${record.startedAt.replace(/[:.]/g, "-")}.json`);
+    writeFileSync(file, JSON.stringify(record, null, 2) + "\n");
+    if (o.json) process.stdout.write(JSON.stringify(record, null, 2) + "\n");
+    else process.stdout.write(formatReproTable(record) + "\n");
+    process.stderr.write(`record: ${file}\n`);
+    process.exitCode = record.ok ? EXIT.ok : EXIT.failed;
+  });
 }

@@ -7,10 +7,10 @@ import type { Scenario } from "../runner/scenario.ts";
 import { runSuite, type TargetFactory } from "../runner/suite.ts";
 import { InprocFactory } from "../targets/inproc.ts";
 import { externalFactory, serveFactory } from "../targets/factories.ts";
-import { profilesOption, storeOption } from "./options.ts";
+import { addEngineOptions, engineKind, intOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
-interface RunOptions {
+interface RunOptions extends EngineCliOptions {
   versions: string;
   target: string;
   store: string;
@@ -25,20 +25,15 @@ interface RunOptions {
   errorLog?: string;
 }
 
-function intOption(name: string, v: string): number {
-  if (!/^\d+$/.test(v)) throw new UsageError(`${name}: expected a whole number, got "${v}"`);
-  return Number(v);
-}
-
 export function registerRun(program: Command): void {
-  program
+  const cmd = program
     .command("run")
     .description("run scenario files against versions and report whether each meets its expectation")
     .argument("[paths...]", "scenario files or directories", ["scenarios"])
     .option("--versions <list>", "versions or candidates, comma separated (all = the four releases, candidates, everything)", "all")
     .option("--target <kind>", "inproc (reference gateway in this process, virtual clock), serve (reference gateway as a child process, real time), external (a running APISIX)", "inproc")
     .option("--store <kind>", "etcd or memory (inproc target)", "etcd")
-    .option("--seed <n>", "seed recorded with the run and its reports (runs are deterministic; nothing random depends on it yet)", "1")
+    .option("--seed <n>", "decides what APISIX leaves to chance (the lua engine's pairs() order over the pools); recorded with every run", "1")
     .option("--reporter <list>", "console,junit,json,markdown", "console")
     .option("--out <dir>", "where report files go", "reports")
     .option("--concurrency <n>", "runs at once (default: the core count)")
@@ -46,9 +41,10 @@ export function registerRun(program: Command): void {
     .option("--gateway-url <url>", "external: data plane base URL, e.g. http://127.0.0.1:9080")
     .option("--control-url <url>", "external: control API base URL, e.g. http://127.0.0.1:9090")
     .option("--api-key <key>", "external: Admin API key", "edd1c9f034335f136f87ad84b625c8f1")
-    .option("--error-log <file>", "external: path of the gateway's error log file")
-    .action(async (paths: string[], o: RunOptions) => {
-      const profiles = profilesOption("--versions", o.versions);
+    .option("--error-log <file>", "external: path of the gateway's error log file");
+  addEngineOptions(cmd).action(async (paths: string[], o: RunOptions) => {
+      const versions = await versionsOption("--versions", o.versions, o);
+      const workers = workersOption(o);
       if (!["inproc", "serve", "external"].includes(o.target)) throw new UsageError(`--target: expected inproc, serve or external, got "${o.target}"`);
       const store = storeOption(o.store);
       const seed = intOption("--seed", o.seed);
@@ -71,21 +67,21 @@ export function registerRun(program: Command): void {
       let factory: TargetFactory;
       let release: () => Promise<void> = async () => undefined;
       if (o.target === "external") {
-        if (profiles.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
+        if (versions.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
         factory = await externalFactory(o);
       } else {
         const provisioned = await acquireStore({ prefer: store, log: (l) => process.stderr.write(l + "\n") });
         release = () => provisioned.release();
         const label = `${provisioned.kind} (${provisioned.source})`;
-        factory = o.target === "serve" ? serveFactory(provisioned, label) : new InprocFactory(storePerRun(provisioned), label);
+        factory = o.target === "serve" ? serveFactory(provisioned, label, workers) : new InprocFactory(storePerRun(provisioned), label, "loopback", workers);
       }
       const console_ = reporters.includes("console");
-      if (console_) process.stderr.write(`running ${scenarios.length} scenario(s) x ${profiles.length} version(s) on ${factory.name}\n`);
+      if (console_) process.stderr.write(`running ${scenarios.length} scenario(s) x ${versions.length} version(s) on ${factory.name} (${engineKind(o)} engine)\n`);
       let suite;
       try {
         const suiteOpts: Parameters<typeof runSuite>[0] = {
           scenarios,
-          profiles,
+          versions,
           factory,
           seed,
           onRun: (run, done, total) => {

@@ -8,6 +8,7 @@ const LEVELS = ["debug", "info", "notice", "warn", "error"];
 
 export interface RunContext {
   version: string;
+  engine: string;
   target: Target;
   targetName: string;
   store: string;
@@ -77,6 +78,7 @@ export class ScenarioExecution {
     const result: RunResult = {
       scenario: { name: this.scenario.name, file: this.scenario.file, tags: this.scenario.tags },
       version: this.ctx.version,
+      engine: this.ctx.engine,
       target: this.ctx.targetName,
       store: this.ctx.store,
       seed: this.ctx.seed,

@@ -40,6 +40,8 @@ export interface RunFailure {
 export interface RunResult {
   scenario: { name: string; file: string; issue?: string; tags: string[] };
   version: string;
+  /** model or lua */
+  engine: string;
   target: string;
   store: string;
   seed: number;
@@ -60,6 +62,7 @@ export interface SuiteResult {
   store: string;
   seed: number;
   versions: string[];
+  engines: string[];
   runs: RunResult[];
   /** Every run met its expectation. */
   ok: boolean;

@@ -7,7 +7,7 @@ import type { Store } from "../gateway/config/store.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
 import { Resolver } from "../gateway/resolver/resolver.ts";
-import type { VersionProfile } from "../gateway/versions/profile.ts";
+import type { GatewayVersion } from "../gateway/engine.ts";
 import type { HttpResult, ObservedLogLine, Target, TargetSetup } from "./target.ts";
 import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
 
@@ -22,7 +22,7 @@ export function defaultHosts(): Record<string, string> {
 }
 
 export interface InprocOptions extends TargetSetup {
-  profile: VersionProfile;
+  version: GatewayVersion;
   store: Store;
   prefix?: string;
   /** Real HTTP backends on loopback (default) or in-memory ones (property runs). */
@@ -32,6 +32,8 @@ export interface InprocOptions extends TargetSetup {
   startMs?: number;
   /** Close the store with the target (it was made for this target alone). */
   ownsStore?: boolean;
+  seed?: number;
+  workers?: number;
 }
 
 function result(r: { status: number; headers: Record<string, string>; body: string }): HttpResult {
@@ -54,7 +56,7 @@ export class InprocTarget implements Target {
   ) {}
 
   get description(): string {
-    return `in-process reference gateway ${this.gateway.profile.name} (virtual clock, ${this.store.kind} store, ${this.backends.kind} backends)`;
+    return `in-process reference gateway ${this.gateway.version.name} on ${this.gateway.engine.description} (virtual clock, ${this.store.kind} store, ${this.backends.kind} backends)`;
   }
 
   static async create(opts: InprocOptions): Promise<InprocTarget> {
@@ -63,7 +65,17 @@ export class InprocTarget implements Target {
     const backends: BackendPool = opts.network === "simulated" ? new SimulatedBackends(resolver) : new LoopbackBackends(resolver);
     try {
       for (const b of opts.backends) await backends.add(b);
-      const gwOpts: Parameters<typeof Gateway.start>[0] = { profile: opts.profile, store: opts.store, clock, transport: backends, resolver, prefix: opts.prefix ?? "/apisix", logLevel: opts.logLevel ?? "warn" };
+      const gwOpts: Parameters<typeof Gateway.start>[0] = {
+        version: opts.version,
+        store: opts.store,
+        clock,
+        transport: backends,
+        resolver,
+        prefix: opts.prefix ?? "/apisix",
+        logLevel: opts.logLevel ?? "warn",
+        seed: opts.seed ?? 1,
+        workers: opts.workers ?? 1,
+      };
       if (opts.logFile) gwOpts.logFile = opts.logFile;
       const gateway = await Gateway.start(gwOpts);
       return new InprocTarget(gateway, clock, backends, opts.store, opts.ownsStore ?? false);
@@ -139,11 +151,12 @@ export class InprocFactory {
     /** Says which store, for reports. */
     readonly store: string,
     private readonly network: "loopback" | "simulated" = "loopback",
+    private readonly workers = 1,
   ) {}
 
-  async create(scenario: { backends: TargetSetup["backends"]; hosts: Record<string, string | string[]> }, profile: VersionProfile, runId: number): Promise<{ target: Target; prefix: string }> {
+  async create(scenario: { backends: TargetSetup["backends"]; hosts: Record<string, string | string[]> }, version: GatewayVersion, runId: number, seed = 1): Promise<{ target: Target; prefix: string }> {
     const prefix = `/apisix-${this.tag}-${runId}`;
-    const target = await InprocTarget.create({ profile, store: this.storeForRun(), ownsStore: true, prefix, backends: scenario.backends, hosts: scenario.hosts, network: this.network });
+    const target = await InprocTarget.create({ version, store: this.storeForRun(), ownsStore: true, prefix, backends: scenario.backends, hosts: scenario.hosts, network: this.network, seed, workers: this.workers });
     return { target, prefix };
   }
 }

@@ -1,5 +1,5 @@
 import type { BackendMode, BackendSpec } from "../backends/backend.ts";
-import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
+import type { CheckerView, GatewayVersion, PoolsView } from "../gateway/engine.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
 
 /** An HTTP answer as a scenario sees it. */
@@ -51,4 +51,18 @@ export interface TargetSetup {
   backends: BackendSpec[];
   /** Extra host -> loopback address entries. */
   hosts?: Record<string, string | string[]>;
+}
+
+/** What a target needs of a scenario to build its world. */
+export interface TargetWorld {
+  backends: BackendSpec[];
+  hosts: Record<string, string | string[]>;
+}
+
+/** Makes a fresh target for one scenario x version run. */
+export interface TargetFactory {
+  readonly name: string;
+  /** Which store the runs use, for reports. */
+  readonly store: string;
+  create(world: TargetWorld, version: GatewayVersion, runId: number, seed: number): Promise<{ target: Target; prefix: string }>;
 }

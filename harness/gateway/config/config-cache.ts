@@ -17,7 +17,15 @@ export interface ConfigItem {
   value: RouteValue;
   modifiedIndex: number;
   createdIndex: number;
+  /** The stored JSON text the value was built from. */
+  raw: string;
 }
+
+/** What changed in the cache, for an engine that builds config objects of its own. */
+export type ConfigChange =
+  | { kind: "put"; item: ConfigItem }
+  | { kind: "delete"; key: string }
+  | { kind: "reload"; items: ConfigItem[] };
 
 const RESOURCE_TYPES = new Set(["routes", "services", "upstreams", "stream_routes"]);
 
@@ -33,6 +41,7 @@ export class ConfigCache {
   private waiters: { rev: number; resolve: () => void }[] = [];
   private stopped = false;
   private resyncing: Promise<void> | undefined;
+  private readonly listeners: ((change: ConfigChange) => void)[] = [];
   /** How many full reloads happened (the first load counts). */
   reloads = 0;
 
@@ -79,6 +88,15 @@ export class ConfigCache {
     });
   }
 
+  /** Hear about every change, in the order the cache applies them. */
+  subscribe(listener: (change: ConfigChange) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private emit(change: ConfigChange): void {
+    for (const l of this.listeners) l(change);
+  }
+
   /** Every route, in key order. */
   routes(): ConfigItem[] {
     return [...this.items.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
@@ -103,7 +121,7 @@ export class ConfigCache {
 
   private toItem(kv: KeyValue): ConfigItem | undefined {
     try {
-      return { key: kv.key, value: JSON.parse(kv.value) as RouteValue, modifiedIndex: kv.modRevision, createdIndex: kv.createRevision };
+      return { key: kv.key, value: JSON.parse(kv.value) as RouteValue, modifiedIndex: kv.modRevision, createdIndex: kv.createRevision, raw: kv.value };
     } catch {
       this.log.write("error", { file: "core/config_etcd.lua", line: 460, fn: "load_full_data" }, `failed to decode ${kv.key}: invalid JSON`, "init_worker_by_lua*");
       return undefined;
@@ -118,6 +136,7 @@ export class ConfigCache {
       if (item) this.items.set(kv.key, item);
     }
     this.reloads += 1;
+    this.emit({ kind: "reload", items: [...this.items.values()] });
     this.setApplied(revision);
     if (this.stopped) return;
     this.watch = await this.store.watch(this.routesPrefix, revision + 1, {
@@ -131,10 +150,14 @@ export class ConfigCache {
     for (const ev of batch.events) {
       if (ev.type === "put") {
         const item = this.toItem(ev.kv);
-        if (item) this.items.set(ev.kv.key, item);
+        if (item) {
+          this.items.set(ev.kv.key, item);
+          this.emit({ kind: "put", item });
+        }
         top = Math.max(top, ev.kv.modRevision);
       } else {
         this.items.delete(ev.key);
+        this.emit({ kind: "delete", key: ev.key });
         top = Math.max(top, ev.modRevision);
       }
     }

@@ -8,6 +8,7 @@
 import fc from "fast-check";
 import { MemoryStore } from "../../gateway/config/memory-store.ts";
 import type { Store } from "../../gateway/config/store.ts";
+import { modelVersion } from "../../gateway/model-engine.ts";
 import { getProfile } from "../../gateway/versions/index.ts";
 import type { VersionProfile } from "../../gateway/versions/profile.ts";
 import { InprocTarget } from "../../targets/inproc.ts";
@@ -87,7 +88,7 @@ async function newWorld(profile: VersionProfile, store?: () => Store): Promise<{
   const own = store === undefined;
   const kv = own ? new MemoryStore("lifecycle in-memory store") : store();
   const prefix = own ? "/apisix" : `/lifecycle-${process.pid}-${Date.now().toString(36)}-${++prefixSeq}`;
-  const target = await InprocTarget.create({ profile, store: kv, prefix, backends: lifecycleBackends(), hosts: LIFECYCLE_HOSTS, network: "simulated" });
+  const target = await InprocTarget.create({ version: modelVersion(profile), store: kv, prefix, backends: lifecycleBackends(), hosts: LIFECYCLE_HOSTS, network: "simulated" });
   const real: LifecycleReal = { target, prefix, modifiedIndex: new Map(), logCursor: 0, seen: new Map(), steps: [] };
   return {
     model: initialModel(),
