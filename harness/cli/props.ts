@@ -1,11 +1,12 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import type { VersionProfile } from "../gateway/versions/profile.ts";
 import { checkConstructProperty, CONSTRUCT_PROPERTIES, type ConstructPropertyId } from "../props/construct-properties.ts";
 import { checkLifecycle } from "../props/lifecycle/run.ts";
 import { counterexampleToScenario } from "../props/lifecycle/to-scenario.ts";
-import { profilesOption } from "./options.ts";
+import type { GatewayVersion } from "../gateway/engine.ts";
+import type { ModelVersion } from "../gateway/model-engine.ts";
+import { addEngineOptions, engineKind, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
 const PROPERTY_IDS = [...CONSTRUCT_PROPERTIES.map((p) => p.id), "lifecycle"] as const;
@@ -13,6 +14,7 @@ type PropertyId = (typeof PROPERTY_IDS)[number];
 
 export interface PropsRow {
   profile: string;
+  engine: string;
   property: PropertyId;
   holds: boolean;
   known?: "holds" | "fails";
@@ -33,16 +35,16 @@ function known(): Record<string, Partial<Record<PropertyId, "holds" | "fails">>>
   return (JSON.parse(readFileSync(new URL("../../fixtures/props-expected.json", import.meta.url), "utf8")) as { verdicts: Record<string, Partial<Record<PropertyId, "holds" | "fails">>> }).verdicts;
 }
 
-export async function runProps(opts: { profiles: VersionProfile[]; properties: PropertyId[]; runs: number; seed: number; path?: string; replayPath?: string; out: string; progress: (line: string) => void }): Promise<PropsRow[]> {
+export async function runProps(opts: { versions: GatewayVersion[]; properties: PropertyId[]; runs: number; seed: number; path?: string; replayPath?: string; out: string; progress: (line: string) => void }): Promise<PropsRow[]> {
   const expected = known();
   const rows: PropsRow[] = [];
-  for (const profile of opts.profiles) {
+  for (const profile of opts.versions) {
     for (const property of opts.properties) {
       const base = { runs: opts.runs, seed: opts.seed, ...(opts.path ? { path: opts.path } : {}) };
       let row: PropsRow;
       if (property === "lifecycle") {
         const v = await checkLifecycle(profile, opts.replayPath !== undefined ? { ...base, replayPath: opts.replayPath } : base);
-        row = { profile: profile.name, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
+        row = { profile: profile.name, engine: profile.engine, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
         if (v.path) row.path = v.path;
         if (v.replayPath !== undefined) row.replayPath = v.replayPath;
         if (v.counterexample) row.counterexample = v.counterexample;
@@ -54,8 +56,8 @@ export async function runProps(opts: { profiles: VersionProfile[]; properties: P
           row.scenarioFile = file;
         }
       } else {
-        const v = await checkConstructProperty(profile, property as ConstructPropertyId, base);
-        row = { profile: profile.name, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
+        const v = await checkConstructProperty((profile as ModelVersion).profile, property as ConstructPropertyId, base);
+        row = { profile: profile.name, engine: profile.engine, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
         if (v.path) row.path = v.path;
         if (v.counterexample !== undefined) row.counterexample = v.counterexample;
         if (v.message) row.message = v.message;
@@ -66,7 +68,7 @@ export async function runProps(opts: { profiles: VersionProfile[]; properties: P
         row.asKnown = (k === "holds") === row.holds;
       }
       if (!row.holds && row.path) {
-        row.replay = `harness props --version ${profile.name} --property ${property} --seed ${row.seed} --path ${row.path}`;
+        row.replay = `harness props --version ${profile.name}${profile.engine === "lua" ? " --engine lua" : ""} --property ${property} --seed ${row.seed} --path ${row.path}`;
         if (row.replayPath) row.replay += ` --replay-path '${row.replayPath}'`;
       }
       opts.progress(`${profile.name} ${property}: ${row.holds ? "holds" : "FAILS"}${row.known ? (row.asKnown ? " (as known)" : ` (known to ${row.known})`) : ""} in ${row.wallMs} ms`);
@@ -98,7 +100,7 @@ export function formatProps(rows: PropsRow[], properties: PropertyId[]): string 
     if (Array.isArray(r.counterexample)) r.counterexample.forEach((s, i) => out.push(`  ${i + 1}. ${String(s)}`));
     else if (r.counterexample !== undefined) out.push(`  counterexample: ${JSON.stringify(r.counterexample)}`);
     if (r.replay) out.push(`  replay: ${r.replay}`);
-    if (r.scenarioFile) out.push(`  scenario: ${r.scenarioFile}  (replay: harness run ${r.scenarioFile} --versions ${r.profile})`);
+    if (r.scenarioFile) out.push(`  scenario: ${r.scenarioFile}  (replay: harness run ${r.scenarioFile} --versions ${r.profile}${r.engine === "lua" ? " --engine lua" : ""})`);
   }
   const bad = rows.filter((r) => !r.asKnown);
   out.push("");
@@ -106,7 +108,7 @@ export function formatProps(rows: PropsRow[], properties: PropertyId[]): string 
   return out.join("\n");
 }
 
-interface PropsCliOptions {
+interface PropsCliOptions extends EngineCliOptions {
   version: string;
   runs: string;
   seed?: string;
@@ -118,7 +120,7 @@ interface PropsCliOptions {
 }
 
 export function registerProps(program: Command): void {
-  program
+  const cmd = program
     .command("props")
     .description("property tests: construct_upstream (totality, agreement, purity, idempotence) and the checker-lifecycle model test, per profile")
     .option("--version <list>", "profiles, comma separated; all = every profile, candidates included", "all")
@@ -128,17 +130,20 @@ export function registerProps(program: Command): void {
     .option("--replay-path <p>", "lifecycle replay: the replay path printed with the counterexample")
     .option("--property <name>", `only this property: ${PROPERTY_IDS.join(", ")}`)
     .option("--json", "print the verdicts as JSON")
-    .option("--out <dir>", "where counterexample scenarios go", "reports")
-    .action(async (o: PropsCliOptions) => {
-      const profiles = profilesOption("--version", o.version, true);
+    .option("--out <dir>", "where counterexample scenarios go", "reports");
+  addEngineOptions(cmd).action(async (o: PropsCliOptions) => {
+      const profiles = await versionsOption("--version", o.version, o, true);
+      const lua = engineKind(o) === "lua";
+      workersOption(o);
+      if (lua && o.property !== undefined && o.property !== "lifecycle") throw new UsageError(`--property ${o.property}: the construct_upstream properties run on the model engine; the lua engine runs the lifecycle test`);
       if (!/^\d+$/.test(o.runs) || Number(o.runs) < 1) throw new UsageError(`--runs: expected a positive whole number, got "${o.runs}"`);
       if (o.seed !== undefined && !/^-?\d+$/.test(o.seed)) throw new UsageError(`--seed: expected a whole number, got "${o.seed}"`);
       if (o.property !== undefined && !(PROPERTY_IDS as readonly string[]).includes(o.property)) throw new UsageError(`--property: expected one of ${PROPERTY_IDS.join(", ")}, got "${o.property}"`);
       if (o.path !== undefined && (profiles.length !== 1 || o.property === undefined || o.seed === undefined)) throw new UsageError("--path replays one counterexample: give one --version, one --property and its --seed");
-      const properties = (o.property ? [o.property] : [...PROPERTY_IDS]) as PropertyId[];
+      const properties = (o.property ? [o.property] : lua ? ["lifecycle"] : [...PROPERTY_IDS]) as PropertyId[];
       const seed = o.seed !== undefined ? Number(o.seed) : Date.now() % 2 ** 31;
-      process.stderr.write(`props: seed ${seed}, ${o.runs} runs per property, ${profiles.length} profile(s)\n`);
-      const runOpts: Parameters<typeof runProps>[0] = { profiles, properties, runs: Number(o.runs), seed, out: o.out, progress: (l) => void process.stderr.write(`  ${l}\n`) };
+      process.stderr.write(`props: seed ${seed}, ${o.runs} runs per property, ${profiles.length} version(s) on the ${engineKind(o)} engine\n`);
+      const runOpts: Parameters<typeof runProps>[0] = { versions: profiles, properties, runs: Number(o.runs), seed, out: o.out, progress: (l) => void process.stderr.write(`  ${l}\n`) };
       if (o.path) runOpts.path = o.path;
       if (o.replayPath !== undefined) runOpts.replayPath = o.replayPath;
       const rows = await runProps(runOpts);

@@ -99,6 +99,9 @@ export class Gateway {
     const route = matchRoute(this.config.routes(), req.method, req.path);
     if (!route) return jsonResponse(404, { error_msg: "404 Route Not Found" });
     if (!route.value.plugins?.[PLUGIN_NAME]) return jsonResponse(502, { error_msg: "route has no upstream" });
+    if (worker !== undefined && !(Number.isInteger(worker) && worker >= 0 && worker < this.workers)) {
+      return jsonResponse(400, { error_msg: `no worker ${worker}: this gateway runs ${this.workers} worker(s), numbered from 0` });
+    }
     const w = worker ?? this.nextWorker++ % this.workers;
     return this.engine.handle(route, req, w);
   }

@@ -90,8 +90,10 @@ export class ModelEngine implements Engine {
   }
 }
 
+export type ModelVersion = GatewayVersion & { profile: VersionProfile };
+
 /** A model profile as a version under test. */
-export function modelVersion(profile: VersionProfile): GatewayVersion & { profile: VersionProfile } {
+export function modelVersion(profile: VersionProfile): ModelVersion {
   return {
     name: profile.name,
     engine: "model",

@@ -107,9 +107,9 @@ export class ScenarioExecution {
         return ok ? { ...base, summary, ok, observed } : { ...base, summary, ok, observed, expected, message: `admin ${step.method} ${step.path}: expected status ${expected}, got ${res.status}: ${excerpt(res.body, 200)}` };
       }
       case "request": {
-        const res = await t.request(step.method, step.path, step.headers, step.body);
+        const res = await t.request(step.method, step.path, step.headers, step.body, step.worker);
         const instance = res.headers[INSTANCE_HEADER];
-        const summary = `${step.method} ${step.path} -> ${res.status}${instance ? ` (${instance})` : ""}`;
+        const summary = `${step.method} ${step.path}${step.worker !== undefined ? ` on worker ${step.worker}` : ""} -> ${res.status}${instance ? ` (${instance})` : ""}`;
         const observed = { status: res.status, instance, body: excerpt(res.body) };
         const problems: string[] = [];
         if (step.expectStatus !== undefined && res.status !== step.expectStatus) problems.push(`status ${res.status}, expected ${step.expectStatus}`);

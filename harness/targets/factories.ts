@@ -69,7 +69,7 @@ export function serveFactory(provisioned: ProvisionedStore, label: string, worke
     store: label,
     async create(world: TargetWorld, version: GatewayVersion, runId: number, seed: number) {
       const prefix = `/apisix-serve-${tag}-${runId}`;
-      const args: Parameters<typeof spawnServe>[0] = { version: version.name, store: provisioned.kind, prefix, world, seed, engineArgs: [...version.serveArgs, "--workers", String(workers)] };
+      const args: Parameters<typeof spawnServe>[0] = { version: version.name, store: provisioned.kind, prefix, world, seed, engineArgs: [...version.serveArgs, "--workers", String(world.workers ?? workers)] };
       if (provisioned.endpoints) args.etcdEndpoints = provisioned.endpoints.join(",");
       const served = await spawnServe(args);
       const target = new HttpTarget({

@@ -8,7 +8,7 @@ import { Gateway } from "../gateway/gateway.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
 import { Resolver } from "../gateway/resolver/resolver.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
-import type { HttpResult, ObservedLogLine, Target, TargetSetup } from "./target.ts";
+import type { HttpResult, ObservedLogLine, Target, TargetSetup, TargetWorld } from "./target.ts";
 import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
 
 export const DEFAULT_HOSTS_FILE = new URL("../../fixtures/hosts.json", import.meta.url);
@@ -92,8 +92,9 @@ export class InprocTarget implements Target {
     return result(res);
   }
 
-  async request(method: string, path: string, headers: Record<string, string>, body: string): Promise<HttpResult> {
-    return result(await this.gateway.handleData({ method, path, headers, body }));
+  async request(method: string, path: string, headers: Record<string, string>, body: string, worker?: number): Promise<HttpResult> {
+    if (worker !== undefined && worker >= this.gateway.workers) throw new Error(`worker ${worker} does not exist: this gateway runs ${this.gateway.workers} worker(s)`);
+    return result(await this.gateway.handleData({ method, path, headers, body }, worker));
   }
 
   wait(ms: number): Promise<void> {
@@ -154,9 +155,11 @@ export class InprocFactory {
     private readonly workers = 1,
   ) {}
 
-  async create(scenario: { backends: TargetSetup["backends"]; hosts: Record<string, string | string[]> }, version: GatewayVersion, runId: number, seed = 1): Promise<{ target: Target; prefix: string }> {
+  async create(world: TargetWorld, version: GatewayVersion, runId: number, seed = 1): Promise<{ target: Target; prefix: string }> {
     const prefix = `/apisix-${this.tag}-${runId}`;
-    const target = await InprocTarget.create({ version, store: this.storeForRun(), ownsStore: true, prefix, backends: scenario.backends, hosts: scenario.hosts, network: this.network, seed, workers: this.workers });
+    const workers = world.workers ?? this.workers;
+    if (workers > 1 && version.engine === "model") throw new Error(`the model engine runs one worker; this scenario needs ${workers} (use --engine lua)`);
+    const target = await InprocTarget.create({ version, store: this.storeForRun(), ownsStore: true, prefix, backends: world.backends, hosts: world.hosts, network: this.network, seed, workers });
     return { target, prefix };
   }
 }

@@ -6,9 +6,10 @@ import { compactNow } from "../gateway/config/compact-now.ts";
 import type { Store } from "../gateway/config/store.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import { closeServer, listen } from "../gateway/http-server.ts";
-import { jsonResponse, type GatewayRequest, type GatewayResponse } from "../gateway/http-types.ts";
+import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../gateway/http-types.ts";
 import { Resolver } from "../gateway/resolver/resolver.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
+import { WORKER_HEADER } from "./http-target.ts";
 import { defaultHosts } from "./inproc.ts";
 
 /** The mock world a serve process runs: backends and extra host names. */
@@ -103,7 +104,10 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
       }
       return gw.handleControl(req);
     };
-    const data = await listen((r) => gw.handleData(r), opts.port);
+    const data = await listen((r) => {
+      const w = headerOf(r, WORKER_HEADER);
+      return gw.handleData(r, w === undefined ? undefined : Number(w));
+    }, opts.port);
     servers.push(data.server);
     const admin = await listen((r) => gw.handleAdmin(r), opts.adminPort);
     servers.push(admin.server);

@@ -27,8 +27,8 @@ export interface Target {
   readonly description: string;
   /** Admin API call; returns once the gateway's config has caught up with the write. */
   admin(method: string, path: string, body?: string, headers?: Record<string, string>): Promise<HttpResult>;
-  /** Data-plane call. */
-  request(method: string, path: string, headers: Record<string, string>, body: string): Promise<HttpResult>;
+  /** Data-plane call, to the given worker (0-based) or the next one in turn. */
+  request(method: string, path: string, headers: Record<string, string>, body: string, worker?: number): Promise<HttpResult>;
   /** Let time pass: virtual time in process, real time elsewhere. */
   wait(ms: number): Promise<void>;
   /** The target's clock, ms since the epoch. */
@@ -57,6 +57,8 @@ export interface TargetSetup {
 export interface TargetWorld {
   backends: BackendSpec[];
   hosts: Record<string, string | string[]>;
+  /** nginx worker processes (a scenario's `workers:`); default: the factory's. */
+  workers?: number;
 }
 
 /** Makes a fresh target for one scenario x version run. */
