@@ -17,15 +17,31 @@ interface Entry {
  */
 export class SharedDict {
   private readonly data = new Map<string, Entry>();
+  /** The caller's time for the operation in progress (a worker may run ahead of the clock). */
+  private callerTime: number | undefined;
 
   constructor(
     readonly name: string,
     private readonly clock: Clock,
   ) {}
 
+  private now(): number {
+    return this.callerTime ?? this.clock.now();
+  }
+
+  /** Run operations at the caller's time (ms). */
+  at<T>(time: number | undefined, fn: () => T): T {
+    this.callerTime = time;
+    try {
+      return fn();
+    } finally {
+      this.callerTime = undefined;
+    }
+  }
+
   private live(key: string): Entry | undefined {
     const e = this.data.get(key);
-    if (e && e.expires !== undefined && e.expires <= this.clock.now()) {
+    if (e && e.expires !== undefined && e.expires <= this.now()) {
       this.data.delete(key);
       return undefined;
     }
@@ -33,7 +49,7 @@ export class SharedDict {
   }
 
   private expiry(exptime: number | undefined): number | undefined {
-    return exptime !== undefined && exptime > 0 ? this.clock.now() + exptime * 1000 : undefined;
+    return exptime !== undefined && exptime > 0 ? this.now() + exptime * 1000 : undefined;
   }
 
   get(key: string): Entry | undefined {
@@ -44,7 +60,7 @@ export class SharedDict {
   getStale(key: string): { entry: Entry; stale: boolean } | undefined {
     const e = this.data.get(key);
     if (!e) return undefined;
-    return { entry: e, stale: e.expires !== undefined && e.expires <= this.clock.now() };
+    return { entry: e, stale: e.expires !== undefined && e.expires <= this.now() };
   }
 
   set(key: string, value: SharedValue | undefined, exptime?: number, flags?: number): void {
@@ -102,7 +118,7 @@ export class SharedDict {
   ttl(key: string): { value?: number; err?: string } {
     const e = this.live(key);
     if (!e) return { err: "not found" };
-    return { value: e.expires === undefined ? 0 : (e.expires - this.clock.now()) / 1000 };
+    return { value: e.expires === undefined ? 0 : (e.expires - this.now()) / 1000 };
   }
 
   keys(max = 1024): string[] {
@@ -128,6 +144,11 @@ export function answerSharedDictCall(dicts: Map<string, SharedDict>, clock: Cloc
     d = new SharedDict(name, clock);
     dicts.set(name, d);
   }
+  const dict = d;
+  return dict.at(typeof msg.now === "number" ? msg.now : undefined, () => operate(dict, msg));
+}
+
+function operate(d: SharedDict, msg: Record<string, unknown>): Record<string, unknown> {
   const key = String(msg.key);
   const value = msg.value as SharedValue | undefined;
   const exptime = msg.exptime as number | undefined;

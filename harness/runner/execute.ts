@@ -2,7 +2,7 @@ import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
 import { INSTANCE_HEADER } from "../gateway/plugins/ai-proxy-multi/plugin.ts";
 import type { ObservedLogLine, Target } from "../targets/target.ts";
 import type { Expectation, Outcome, RunFailure, RunResult, StepRecord } from "./result.ts";
-import { expectationFor, type Assertion, type InstanceRef, type Scenario, type Step } from "./scenario.ts";
+import { expectationFor, expectationKey, type Assertion, type InstanceRef, type Scenario, type Step } from "./scenario.ts";
 
 const LEVELS = ["debug", "info", "notice", "warn", "error"];
 
@@ -30,6 +30,13 @@ function excerpt(s: string, n = 300): string {
 
 function resourcePath(prefix: string, ref: InstanceRef): string {
   return `${prefix}/routes/${ref.route}#plugins['ai-proxy-multi'].instances[${ref.instance}]`;
+}
+
+/** Whether an assertion's `when` covers this run: its expectation, or its version by name. */
+function appliesTo(when: Assertion["when"], expected: Expectation, version: string): boolean {
+  if (when === undefined) return true;
+  if (typeof when === "string") return when === expected;
+  return when.versions.includes(version) || when.versions.includes(expectationKey(version));
 }
 
 /** Runs one scenario on one target and judges the outcome against the scenario's expectation. */
@@ -135,10 +142,10 @@ export class ScenarioExecution {
   }
 
   private async assert(base: Omit<StepRecord, "summary" | "ok">, a: Assertion): Promise<StepRecord> {
-    const applies = a.when === undefined || a.when === this.expected;
+    const applies = appliesTo(a.when, this.expected, this.ctx.version);
     const what = [a.log ? "log" : "", a.checkers ? "checkers" : "", a.pools ? "pools" : ""].filter(Boolean).join("+");
     const summary = `assert ${what}${a.bug ? " (bug)" : ""}${a.note ? `: ${a.note}` : ""}`;
-    if (!applies) return { ...base, summary: `${summary} [skipped: only when ${a.when}]`, ok: true };
+    if (!applies) return { ...base, summary: `${summary} [skipped: only when ${typeof a.when === "string" ? a.when : `on ${a.when!.versions.join(", ")}`}]`, ok: true };
     const checks: Check[] = [];
     if (a.log) checks.push(await this.checkLog(a.log));
     if (a.checkers || a.pools) {

@@ -101,7 +101,13 @@ export const stepSchemas: Record<string, object> = {
     type: "object",
     properties: {
       bug: { type: "boolean" },
-      when: expectation,
+      when: {
+        description: "reproduces, passes, or {versions: [3.17.0, 3.16.0+fix.diff]}",
+        anyOf: [
+          expectation,
+          { type: "object", properties: { versions: { type: "array", items: { type: "string" }, minItems: 1 } }, required: ["versions"], additionalProperties: false },
+        ],
+      },
       note: { type: "string" },
       log: {
         type: "object",

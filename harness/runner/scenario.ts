@@ -45,7 +45,7 @@ export interface Assertion {
   /** Part of the bug's signature: a run reproduces when every bug assertion holds. */
   bug: boolean;
   /** Only check this on versions expected to show this (a plain check otherwise applies to all). */
-  when?: Expectation;
+  when?: Expectation | { versions: string[] };
   note?: string;
   log?: LogAssertion;
   checkers?: CheckerAssertion[];

@@ -14,8 +14,11 @@ import { WorldCalls } from "./world-calls.ts";
 
 /** The first worker's pid in log lines; worker k has BASE_PID + k. */
 const BASE_PID = 4242;
-/** A command that takes longer than this (real time) means a hung worker. */
-const COMMAND_TIMEOUT_MS = 15_000;
+/**
+ * A command that takes longer than this (real time) means a hung worker: it is killed and the run
+ * fails with its stderr. HARNESS_LUA_COMMAND_TIMEOUT_MS changes it (tests of a hang use a short one).
+ */
+const COMMAND_TIMEOUT_MS = Number(process.env.HARNESS_LUA_COMMAND_TIMEOUT_MS) || 15_000;
 
 interface Slot {
   index: number;

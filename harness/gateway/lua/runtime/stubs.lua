@@ -67,6 +67,12 @@ function _M.install(opts, world)
             end,
         })
         function Lock:lock(key)
+            -- The harness only reads while it looks at a worker: it takes no lock, so it never
+            -- waits for (or on) a worker's lock.
+            if world.inspecting then
+                self.key = nil
+                return 0
+            end
             local waited, step = 0, self.step
             while true do
                 local ok, err = self.dict:add(key, true, self.exptime)
@@ -82,6 +88,7 @@ function _M.install(opts, world)
             end
         end
         function Lock:unlock()
+            if world.inspecting then return 1 end
             if not self.key then return nil, "unlocked" end
             self.dict:delete(self.key)
             self.key = nil

@@ -398,6 +398,14 @@ local function upvalue(fn, name)
 end
 
 function W.inspect()
+    W.inspecting = true
+    local ok, out = pcall(W.look)
+    W.inspecting = false
+    if not ok then error(out, 0) end
+    return out
+end
+
+function W.look()
     local hm = require("apisix.healthcheck_manager")
     local working = upvalue(hm.fetch_checker, "working_pool") or {}
     local waiting = upvalue(hm.fetch_checker, "waiting_pool") or {}
