@@ -38,11 +38,12 @@ export function parseCurl(cmd: ShellCommand, text: string): CurlRequest {
   let json = false;
   let head = false;
   const ignored: string[] = [];
+  const expanding = words.find((w) => w.expands);
+  if (expanding) throw new NotTranslated(lineAt(text, expanding.offset), `curl argument uses shell expansion ($(...), \`...\` or $VAR), which cannot be imported: ${expanding.text.slice(0, 60)}`);
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
     const t = w.text;
     const at = lineAt(text, w.offset);
-    if (w.expands) throw new NotTranslated(at, `curl argument uses shell expansion ($(...), \`...\` or $VAR), which cannot be imported: ${t.slice(0, 60)}`);
     if (t === "-X" || t === "--request") method = value(words, i++, text, t).text.toUpperCase();
     else if (/^-X[A-Z]+$/.test(t)) method = t.slice(2);
     else if (t === "-H" || t === "--header") {

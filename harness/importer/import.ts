@@ -9,7 +9,7 @@ import { Document, isCollection, isSeq, visit, type Node } from "yaml";
 import { PROVIDERS, type InstanceLike } from "../gateway/providers/providers.ts";
 import { PROFILES } from "../gateway/versions/index.ts";
 import { parseCurl, type CurlRequest } from "./curl.ts";
-import { findQuotedLines, signatures, type LogSignature, type QuotedLine } from "./log-lines.ts";
+import { findQuotedLines, signatures, VERSION, type LogSignature, type QuotedLine } from "./log-lines.ts";
 import { commandStarts, ImportError, lineAt, NotTranslated, readCommand, type ShellCommand } from "./shell.ts";
 
 export { ImportError } from "./shell.ts";
@@ -122,14 +122,19 @@ class Importer {
     return m[1]! + host + m[3]!;
   }
 
-  private mapJson(value: unknown, line: number): unknown {
-    if (typeof value === "string") return /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? this.mapUrlHost(value, line) : value;
-    if (Array.isArray(value)) return value.map((v) => this.mapJson(v, line));
+  /** `body` is where the JSON text is in the report, so a host's own line can be named. */
+  private mapJson(value: unknown, body: { text: string; offset: number }): unknown {
+    if (typeof value === "string") {
+      if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return value;
+      const at = body.text.indexOf(value);
+      return this.mapUrlHost(value, lineAt(this.text, body.offset + Math.max(0, at)));
+    }
+    if (Array.isArray(value)) return value.map((v) => this.mapJson(v, body));
     if (value && typeof value === "object") {
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
         const host = typeof v === "string" && k === "host" ? PLACEHOLDER.exec(v) : null;
-        out[k] = host && host[0] === v ? `${host[1]!.toLowerCase()}.test` : this.mapJson(v, line);
+        out[k] = host && host[0] === v ? `${host[1]!.toLowerCase()}.test` : this.mapJson(v, body);
       }
       return out;
     }
@@ -182,15 +187,15 @@ class Importer {
     if (!LOOPBACK.test(url.hostname)) throw new ImportError(urlLine, `curl URL ${req.url} is off loopback: the gateway must be 127.0.0.1, localhost, [::1] or a <placeholder>`);
     const path = url.pathname + url.search;
     for (const ignored of req.ignored) this.note(cmd.line, `curl ${ignored} ignored`);
-    if (cmd.rest) this.rest(cmd);
     const body = this.body(req);
-    const mapped = body === undefined ? undefined : this.mapJson(body, lineAt(this.text, req.body!.offset));
+    const mapped = body === undefined ? undefined : this.mapJson(body, req.body!);
     if (url.pathname.startsWith("/apisix/admin/")) {
       if (!/^\/apisix\/admin\/routes(\/[^/]+)?\/?$/.test(url.pathname)) return this.note(cmd.line, `the reference gateway's Admin API serves routes only: ${req.method} ${path}`);
       this.providerBackends(mapped);
       const admin: Record<string, unknown> = { method: req.method, path: url.pathname };
       if (mapped !== undefined) admin.body = mapped;
       this.items.push({ line: cmd.line, step: { admin }, action: true });
+      if (cmd.rest) this.rest(cmd);
       return;
     }
     if (url.port === "9090" || url.pathname.startsWith("/v1/")) return this.note(cmd.line, `control API calls are not translated (use a checkers assertion): ${req.method} ${path}`);
@@ -199,6 +204,7 @@ class Importer {
     if (Object.keys(headers).length > 0) request.headers = headers;
     if (mapped !== undefined) request.body = mapped;
     this.items.push({ line: cmd.line, step: { request }, action: true });
+    if (cmd.rest) this.rest(cmd);
   }
 
   /** `&& sleep 2` after a command is a wait; any other tail is noted. */
@@ -287,8 +293,14 @@ class Importer {
 
   /** One assertion per quoted message; messages quoted for different versions make one alternation. */
   private assertions(sigs: LogSignature[], windowMs: number, atLeast: number): StepDoc[] {
-    const perVersion = sigs.length > 1 && sigs.every((s) => s.versions.length > 0) && new Set(sigs.flatMap((s) => s.versions)).size === sigs.flatMap((s) => s.versions).length && new Set(sigs.map((s) => s.level)).size === 1;
-    const groups = perVersion ? [{ level: sigs[0]!.level, pattern: sigs.map((s) => `(?:${s.pattern})`).join("|"), lines: sigs.flatMap((s) => s.lines) }] : sigs;
+    const groups: { level: string; pattern: string; lines: number[] }[] = [];
+    for (const level of [...new Set(sigs.map((s) => s.level))]) {
+      const same = sigs.filter((s) => s.level === level);
+      const versions = same.flatMap((s) => s.versions);
+      const perVersion = same.length > 1 && same.every((s) => s.versions.length > 0) && new Set(versions).size === versions.length;
+      if (perVersion) groups.push({ level, pattern: same.map((s) => `(?:${s.pattern})`).join("|"), lines: same.flatMap((s) => s.lines) });
+      else groups.push(...same);
+    }
     const bug = groups.map((g) => ({
       assert: {
         bug: true,
@@ -303,7 +315,7 @@ class Importer {
   private reproducesOn(sigs: LogSignature[]): string[] {
     const known = new Set(PROFILES.map((p) => p.name));
     const named = new Set(sigs.flatMap((s) => s.versions));
-    for (const m of this.text.matchAll(REPRODUCES_ON)) for (const v of m[0].matchAll(/\b\d+\.\d+\.\d+\b/g)) named.add(v[0]);
+    for (const m of this.text.matchAll(REPRODUCES_ON)) for (const v of m[0].matchAll(VERSION)) named.add(v[1]!);
     const unknown = [...named].filter((v) => !known.has(v));
     if (unknown.length > 0) this.notes.push({ line: 0, text: `versions the harness has no profile for: ${unknown.join(", ")}` });
     return [...named].filter((v) => known.has(v)).sort();

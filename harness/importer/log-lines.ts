@@ -25,7 +25,8 @@ export interface LogSignature {
 }
 
 const LEVEL = /\[(error|warn|crit|alert|emerg)\]/;
-const VERSION = /\b(\d+\.\d+\.\d+)\b/g;
+/** A release number, not part of an address or a longer dotted number. */
+export const VERSION = /(?<![\d.])(\d+\.\d+\.\d+)(?![.\d])/g;
 
 /** Lines of the report that quote error-log lines, with indented continuation lines joined. */
 export function findQuotedLines(text: string): QuotedLine[] {
@@ -42,6 +43,8 @@ export function findQuotedLines(text: string): QuotedLine[] {
     // "On APISIX 3.15.0:" just above the quote (blank lines and other quotes in between are fine).
     for (let k = i - 1, seen = 0; k >= 0 && seen < 3; k--) {
       if (lines[k]!.trim() === "" || LEVEL.test(lines[k]!)) continue;
+      // Not above a command or a code fence: a version there is not about this quote.
+      if (/^\s*(?:[$>]\s+)?curl\s|^\s*```/.test(lines[k]!)) break;
       seen++;
       const v = [...lines[k]!.matchAll(VERSION)].pop();
       if (v) {
