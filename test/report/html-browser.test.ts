@@ -54,7 +54,7 @@ describe.skipIf(!chromiumPath() && !process.env.CI)("HTML report in headless Chr
   beforeAll(async () => {
     const res = await execa(
       "node",
-      ["bin/harness.js", "run", "scenarios/13101-crash-loop-after-patch.yaml", "scenarios/instance-removed-while-working.yaml", "--versions", "all", "--reporter", "html,json", "--out", out],
+      ["bin/harness.js", "run", "scenarios/13101-crash-loop-after-patch.yaml", "scenarios/instance-removed-while-working.yaml", "--versions", "all", "--store", "memory", "--reporter", "html,json", "--out", out],
       { cwd: ROOT, reject: false, env: { GITHUB_STEP_SUMMARY: "" } },
     );
     expect(res.exitCode, res.stderr).toBe(0);
