@@ -34,6 +34,17 @@ async function suiteOf(files: string[]): Promise<SuiteResult> {
   return runSuite({ scenarios: files.map(loadScenario), profiles: [...RELEASES], factory, seed: 1 });
 }
 
+/** Write the page `rounds` times; ms each. */
+function writes(suite: SuiteResult, file: string, rounds: number): number[] {
+  const ms: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const t0 = performance.now();
+    writeHtml(suite, file);
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
 /** Load the page in a fresh tab until it has drawn; ms from navigation start. */
 async function loads(file: string, rounds: number): Promise<{ ms: number[]; domNodes: number }> {
   const url = pathToFileURL(file).href;
@@ -62,12 +73,7 @@ export async function benchHtml(rounds: number, log: (s: string) => void): Promi
   try {
     const suite = await suiteOf(findScenarioFiles([join(ROOT, "scenarios")]));
     const file = join(dir, "report.html");
-    const writeMs: number[] = [];
-    for (let i = 0; i < rounds; i++) {
-      const t0 = performance.now();
-      writeHtml(suite, file);
-      writeMs.push(performance.now() - t0);
-    }
+    const writeMs = writes(suite, file, rounds);
     const catalogue = await loads(file, rounds);
     log(`html catalogue (${suite.runs.length} runs): write ${writeMs.map(fmtMs).join(", ")}; load ${catalogue.ms.map(fmtMs).join(", ")}`);
 
@@ -76,12 +82,7 @@ export async function benchHtml(rounds: number, log: (s: string) => void): Promi
     writeFileSync(longFile, long);
     const hourSuite = await runSuite({ scenarios: [loadScenario(longFile)], profiles: RELEASES.filter((p) => p.name === "3.15.0" || p.name === "3.18.0"), factory: new InprocFactory(() => new MemoryStore("bench"), "memory"), seed: 1 });
     const hourFile = join(dir, "hour.html");
-    const hourWrite: number[] = [];
-    for (let i = 0; i < rounds; i++) {
-      const t0 = performance.now();
-      writeHtml(hourSuite, hourFile);
-      hourWrite.push(performance.now() - t0);
-    }
+    const hourWrite = writes(hourSuite, hourFile, rounds);
     const hour = await loads(hourFile, rounds);
     log(`html hour-long runs: write ${hourWrite.map(fmtMs).join(", ")}; load ${hour.ms.map(fmtMs).join(", ")}; ${hour.domNodes} DOM nodes`);
     return { rounds, runs: suite.runs.length, writeMs, loadMs: catalogue.ms, bytes: statSync(file).size, hour: { writeMs: hourWrite, loadMs: hour.ms, bytes: statSync(hourFile).size, domNodes: hour.domNodes } };

@@ -78,6 +78,16 @@ function poolsText(pools: Extract<TraceEvent, { lane: "tick" }>["pools"], checke
   return [`waiting pool (${waiting.length}):`, ...waiting, `working pool (${working.length}):`, ...working].join("\n");
 }
 
+/** The index of `value` in `list`, appending it the first time. */
+function intern(list: string[], index: Map<string, number>, value: string): number {
+  let i = index.get(value);
+  if (i === undefined) {
+    i = list.push(value) - 1;
+    index.set(value, i);
+  }
+  return i;
+}
+
 class Builder {
   readonly lanes: string[] = [];
   private readonly laneIndex = new Map<string, number>();
@@ -89,23 +99,11 @@ class Builder {
   end = 0;
 
   lane(key: string): number {
-    let i = this.laneIndex.get(key);
-    if (i === undefined) {
-      i = this.lanes.length;
-      this.lanes.push(key);
-      this.laneIndex.set(key, i);
-    }
-    return i;
+    return intern(this.lanes, this.laneIndex, key);
   }
 
   detail(text: string): number {
-    let i = this.detailIndex.get(text);
-    if (i === undefined) {
-      i = this.details.length;
-      this.details.push(text);
-      this.detailIndex.set(text, i);
-    }
-    return i;
+    return intern(this.details, this.detailIndex, text);
   }
 
   point(t: number, lane: string, style: Style, detail: string): void {
