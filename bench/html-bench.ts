@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { MemoryStore } from "../harness/gateway/config/memory-store.ts";
+import { modelVersion } from "../harness/gateway/model-engine.ts";
 import { RELEASES } from "../harness/gateway/versions/index.ts";
 import { writeHtml } from "../harness/report/html/index.ts";
 import { findScenarioFiles, loadScenario } from "../harness/runner/load.ts";
@@ -31,7 +32,7 @@ export interface HtmlBench {
 
 async function suiteOf(files: string[]): Promise<SuiteResult> {
   const factory = new InprocFactory(() => new MemoryStore("bench"), "memory");
-  return runSuite({ scenarios: files.map(loadScenario), profiles: [...RELEASES], factory, seed: 1 });
+  return runSuite({ scenarios: files.map(loadScenario), versions: RELEASES.map(modelVersion), factory, seed: 1 });
 }
 
 /** Write the page `rounds` times; ms each. */
@@ -80,7 +81,7 @@ export async function benchHtml(rounds: number, log: (s: string) => void): Promi
     const long = readFileSync(join(ROOT, "scenarios/13101-crash-loop-after-patch.yaml"), "utf8").replace("  - wait: 3s\n", "  - wait: 3600s\n").replace("atMost: 4", "atMost: 4000");
     const longFile = join(dir, "hour.yaml");
     writeFileSync(longFile, long);
-    const hourSuite = await runSuite({ scenarios: [loadScenario(longFile)], profiles: RELEASES.filter((p) => p.name === "3.15.0" || p.name === "3.18.0"), factory: new InprocFactory(() => new MemoryStore("bench"), "memory"), seed: 1 });
+    const hourSuite = await runSuite({ scenarios: [loadScenario(longFile)], versions: RELEASES.filter((p) => p.name === "3.15.0" || p.name === "3.18.0").map(modelVersion), factory: new InprocFactory(() => new MemoryStore("bench"), "memory"), seed: 1 });
     const hourFile = join(dir, "hour.html");
     const hourWrite = writes(hourSuite, hourFile, rounds);
     const hour = await loads(hourFile, rounds);

@@ -8,10 +8,10 @@ import { markdownMatrix } from "../report/markdown.ts";
 import { loadScenario } from "../runner/load.ts";
 import { runSuite } from "../runner/suite.ts";
 import { InprocFactory } from "../targets/inproc.ts";
-import { profilesOption, storeOption } from "./options.ts";
+import { addEngineOptions, engineKind, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
-interface ImportOptions {
+interface ImportOptions extends EngineCliOptions {
   out?: string;
   run?: boolean;
   versions: string;
@@ -23,17 +23,18 @@ function slug(file: string): string {
 }
 
 export function registerImport(program: Command): void {
-  program
+  const cmd = program
     .command("import")
     .description("turn a bug report (markdown or plain text: curl steps, waits, quoted error lines) into a scenario file")
     .argument("<file>", "the bug report, e.g. a GitHub issue saved as text")
     .option("-o, --out <file>", "scenario file to write (default: stdout; with --run: reports/imported-<report name>.yaml)")
     .option("--run", "also run the new scenario on --versions and print the matrix")
     .option("--versions <list>", "versions for --run, comma separated (all = the four releases, candidates, everything)", "all")
-    .option("--store <kind>", "store for --run: etcd or memory", "etcd")
-    .action(async (file: string, o: ImportOptions) => {
+    .option("--store <kind>", "store for --run: etcd or memory", "etcd");
+  addEngineOptions(cmd).action(async (file: string, o: ImportOptions) => {
       if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
-      const profiles = o.run ? profilesOption("--versions", o.versions) : [];
+      const versions = o.run ? await versionsOption("--versions", o.versions, o) : [];
+      const workers = workersOption(o);
       const store = storeOption(o.store);
       let result;
       try {
@@ -54,12 +55,13 @@ export function registerImport(program: Command): void {
       const scenario = loadScenario(out);
       if (!o.run) return;
       const provisioned = await acquireStore({ prefer: store, log: (l) => process.stderr.write(l + "\n") });
+      process.stderr.write(`running it on ${versions.length} version(s), ${engineKind(o)} engine\n`);
       let suite;
       try {
         suite = await runSuite({
           scenarios: [scenario],
-          profiles,
-          factory: new InprocFactory(storePerRun(provisioned), `${provisioned.kind} (${provisioned.source})`),
+          versions,
+          factory: new InprocFactory(storePerRun(provisioned), `${provisioned.kind} (${provisioned.source})`, "loopback", workers),
           seed: 1,
           onRun: (run, done, total) => process.stderr.write(progressLine(run, done, total) + "\n"),
         });

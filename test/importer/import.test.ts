@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ImportError, importReport } from "../../harness/importer/import.ts";
 import { findQuotedLines, signatures } from "../../harness/importer/log-lines.ts";
 import { loadScenario } from "../../harness/runner/load.ts";
+import { luaUnavailable } from "../helpers/lua.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const REPORT = join(ROOT, "../shared/bug-report-13101.txt");
@@ -44,6 +45,16 @@ describe("harness import of apache/apisix#13101 (../shared/bug-report-13101.txt)
     const scenario = loadScenario(out);
     expect(scenario.expect).toEqual({ default: "passes", "3.15.0": "reproduces", "3.16.0": "reproduces" });
     expect(scenario.steps.map((s) => s.kind)).toEqual(["admin", "request", "wait", "admin", "mark", "wait", "assert", "assert"]);
+  });
+
+  const noLua = luaUnavailable();
+  it.skipIf(noLua)(`the same on the lua engine (APISIX's own Lua at each release)${noLua ? ` [skipped: ${noLua}]` : ""}`, async () => {
+    const out = join(dir, "13101-lua.yaml");
+    const res = await execa("node", ["bin/harness.js", "import", REPORT, "--run", "--engine", "lua", "--out", out], { cwd: ROOT, reject: false, env: { GITHUB_STEP_SUMMARY: "" } });
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).toContain("lua engine");
+    const row = res.stdout.split("\n").find((l) => l.startsWith("| ai-proxy-multi health checker creation"));
+    expect(row).toMatch(/\| ✅ reproduces \| ✅ reproduces \| ✅ passes \| ✅ passes \|$/);
   });
 
   it("translates the report's steps: the route PUT with its body, the chat request, the stated wait, the PATCH", () => {

@@ -87,6 +87,17 @@ describe("timeline lanes of a run", () => {
     expect(m.details.length).toBeLessThan(10);
   });
 
+  it("events of several workers go to a lane per worker", () => {
+    const m = runLanes(
+      withTimeline([
+        { lane: "request", t: 0, method: "POST", path: "/ai", status: 200, worker: 0 },
+        { lane: "request", t: 1, method: "POST", path: "/ai", status: 200, worker: 1 },
+        { lane: "tick", t: 1000, timer: "working", ok: false, error: "x", pools: { waiting: {}, working: {} }, worker: 1 },
+      ]),
+    );
+    expect(m.lanes).toEqual(["request · worker 0", "request · worker 1", "assert", "tick working · worker 1"]);
+  });
+
   it("resource paths read as route and instance", () => {
     expect(resourceLabel(R0)).toBe("route 1 instances[0]");
     expect(resourceLabel("/apisix/upstreams/3")).toBe("upstreams/3");

@@ -63,6 +63,11 @@ export function resourceLabel(resource: string): string {
   return resource.replace(/^\/apisix[^/]*\//, "");
 }
 
+/** Workers get lanes of their own where a gateway runs several. */
+function onWorker(worker: number | undefined): string {
+  return worker === undefined ? "" : ` · worker ${worker}`;
+}
+
 /** One lane per address: versions that name the host differently still share the row. */
 function targetLane(target: string): string {
   return `target · ${/\(([^()]+)\)$/.exec(target)?.[1] ?? target}`;
@@ -155,16 +160,16 @@ function addEvents(b: Builder, events: TraceEvent[]): void {
         b.point(e.t, "admin", e.status < 300 ? "admin" : "admin failed", `admin ${e.method} ${e.path} -> ${e.status}`);
         break;
       case "request":
-        b.point(e.t, "request", e.status < 300 ? "request" : "request failed", `${e.method} ${e.path} -> ${e.status}${e.instance ? ` answered by instance ${e.instance}` : ""}`);
+        b.point(e.t, `request${onWorker(e.worker)}`, e.status < 300 ? "request" : "request failed", `${e.method} ${e.path} -> ${e.status}${e.instance ? ` answered by instance ${e.instance}` : ""}`);
         break;
       case "tick": {
         const name = e.timer === "create" ? "timer_create_checker" : "timer_working_pool_check";
         const head = `${name} ${e.ok ? "ran" : `failed: ${e.error}`}`;
-        b.point(e.t, `tick ${e.timer}`, e.ok ? "tick" : "tick failed", `${head}\n${poolsText(e.pools, (c) => b.checker(c))}`);
+        b.point(e.t, `tick ${e.timer}${onWorker(e.worker)}`, e.ok ? "tick" : "tick failed", `${head}\n${poolsText(e.pools, (c) => b.checker(c))}`);
         break;
       }
       case "checker": {
-        const lane = `checker · ${resourceLabel(e.resource)}`;
+        const lane = `checker · ${resourceLabel(e.resource)}${onWorker(e.worker)}`;
         const who = b.checker(e.checker);
         const version = e.version !== undefined ? ` at version ${e.version}` : "";
         const previous = e.previous !== undefined ? `, replacing ${b.checker(e.previous)}` : "";

@@ -204,6 +204,7 @@
     runs.forEach(function (r) {
       if (r.failure) notes.appendChild(el("p", { "class": "note" }, r.column + ": " + r.failure));
       if (r.lanes.clock === "steps") notes.appendChild(el("p", { "class": "note" }, r.column + ": the " + r.target + " target recorded no timeline; the lanes show the scenario's steps and assertions only."));
+      else if (!r.lanes.lanes.some(function (k) { return /^(tick|checker|target)/.test(k); })) notes.appendChild(el("p", { "class": "note" }, r.column + ": the " + (r.engine || "model") + " engine reported no manager ticks, checkers or probes for this run; the lanes show what the gateway saw (admin writes, requests, log lines) and the assertions."));
     });
     var container = document.getElementById("chart");
     var option = buildOption(runIdx);
