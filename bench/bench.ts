@@ -3,15 +3,19 @@
  * bench/RESULTS.md.
  *
  *   npm run bench -- [--rounds 5] [--seeds 20] [--write]
+ *   npm run bench -- --only html [--rounds 5] [--write]   (only part 4; --write replaces its section)
  *
  * 1. `npm run repro` wall time on real etcd vs the in-memory store (target: < 5 s with etcd).
  * 2. Lifecycle command sequences per second on the in-memory store (target: >= 1,000).
  * 3. Over N seeds on 3.15.0: runs and wall time until the #13101 counterexample is found and
  *    shrunk, and its shrunk length (target: median <= 1 s).
+ * 4. The HTML report of the catalogue x the four releases: write time (target <= 1 s) and load
+ *    time in headless Chromium (target <= 2 s); the same for two hour-long runs.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { checkLifecycle } from "../harness/props/lifecycle/run.ts";
+import { benchHtml, htmlTable } from "./html-bench.ts";
 import { benchRepro, reproTable } from "./repro-bench.ts";
 import { fmtMs, max, median } from "./stats.ts";
 
@@ -26,6 +30,21 @@ const log = (s: string): void => void process.stderr.write(s + "\n");
 
 const machine = `node ${process.version}, ${availableParallelism()} CPU(s) (${cpus()[0]?.model ?? "?"}), load ${loadavg().map((x) => x.toFixed(2)).join(" ")}`;
 log(`bench: ${machine}`);
+
+const RESULTS = new URL("./RESULTS.md", import.meta.url);
+const HTML_HEADING = "HTML report, ";
+
+if (process.argv.includes("--only")) {
+  if (process.argv[process.argv.indexOf("--only") + 1] !== "html") throw new Error("--only: the one part that runs alone is html");
+  const section = `${htmlTable(await benchHtml(ROUNDS, log))}\n\nMeasured with \`npm run bench -- --only html --rounds ${ROUNDS} --write\` on ${new Date().toISOString().slice(0, 10)}: ${machine}.\n`;
+  process.stdout.write(section);
+  if (process.argv.includes("--write")) {
+    const old = existsSync(RESULTS) ? readFileSync(RESULTS, "utf8") : "# Benchmark results\n\n";
+    const cut = old.indexOf(HTML_HEADING);
+    writeFileSync(RESULTS, (cut >= 0 ? old.slice(0, cut) : old.trimEnd() + "\n\n") + section);
+  }
+  process.exit(0);
+}
 
 const repro = await benchRepro(ROUNDS, log);
 
@@ -72,6 +91,8 @@ const findTable = [
   `Crash found: ${crashKinds}.`,
 ].join("\n");
 
+const html = await benchHtml(ROUNDS, log);
+
 const text = [
   "# Benchmark results",
   "",
@@ -83,6 +104,8 @@ const text = [
   "",
   findTable,
   "",
+  htmlTable(html),
+  "",
 ].join("\n");
 process.stdout.write(text);
-if (process.argv.includes("--write")) writeFileSync(new URL("./RESULTS.md", import.meta.url), text);
+if (process.argv.includes("--write")) writeFileSync(RESULTS, text);

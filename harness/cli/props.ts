@@ -1,11 +1,16 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { MemoryStore } from "../gateway/config/memory-store.ts";
 import { checkConstructProperty, CONSTRUCT_PROPERTIES, type ConstructPropertyId } from "../props/construct-properties.ts";
 import { checkLifecycle } from "../props/lifecycle/run.ts";
 import { counterexampleToScenario } from "../props/lifecycle/to-scenario.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
 import type { ModelVersion } from "../gateway/model-engine.ts";
+import { writeHtml } from "../report/html/index.ts";
+import { loadScenario } from "../runner/load.ts";
+import { runSuite } from "../runner/suite.ts";
+import { InprocFactory } from "../targets/inproc.ts";
 import { addEngineOptions, engineKind, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
@@ -108,6 +113,21 @@ export function formatProps(rows: PropsRow[], properties: PropertyId[]): string 
   return out.join("\n");
 }
 
+/**
+ * The HTML report of a props run: the verdict table, and each lifecycle counterexample's
+ * scenario replayed on every version of the run (in-memory store), so its timeline shows where
+ * it breaks and where it does not. Returns the page's path.
+ */
+export async function propsHtml(rows: PropsRow[], properties: PropertyId[], versions: GatewayVersion[], out: string, workers = 1): Promise<string> {
+  const scenarios = rows.filter((r) => r.scenarioFile).map((r) => loadScenario(r.scenarioFile!));
+  const factory = new InprocFactory(() => new MemoryStore("props replay store"), "memory (props replay)", "loopback", workers);
+  const suite = await runSuite({ scenarios, versions, factory, seed: rows[0]?.seed ?? 0 });
+  const file = join(out, "props.html");
+  const note = scenarios.length === 0 ? "\n\nNo lifecycle counterexample: nothing to replay." : "\n\nBelow: each lifecycle counterexample's scenario replayed on every version of this run.";
+  writeHtml(suite, file, { title: "harness props: property verdicts and counterexamples", extra: { title: "Property verdicts", text: formatProps(rows, properties) + note } });
+  return file;
+}
+
 interface PropsCliOptions extends EngineCliOptions {
   version: string;
   runs: string;
@@ -117,6 +137,7 @@ interface PropsCliOptions extends EngineCliOptions {
   property?: string;
   json?: boolean;
   out: string;
+  reporter: string;
 }
 
 export function registerProps(program: Command): void {
@@ -130,11 +151,14 @@ export function registerProps(program: Command): void {
     .option("--replay-path <p>", "lifecycle replay: the replay path printed with the counterexample")
     .option("--property <name>", `only this property: ${PROPERTY_IDS.join(", ")}`)
     .option("--json", "print the verdicts as JSON")
-    .option("--out <dir>", "where counterexample scenarios go", "reports");
+    .option("--out <dir>", "where counterexample scenarios (and the HTML report) go", "reports")
+    .option("--reporter <list>", "table (the verdicts on stdout) and/or html (props.html under --out: the verdicts and each lifecycle counterexample's timeline)", "table");
   addEngineOptions(cmd).action(async (o: PropsCliOptions) => {
+      const reporters = o.reporter.split(",").map((r) => r.trim()).filter(Boolean);
+      if (reporters.length === 0 || reporters.some((r) => r !== "table" && r !== "html")) throw new UsageError(`--reporter: expected table and/or html, got "${o.reporter}"`);
       const profiles = await versionsOption("--version", o.version, o, true);
       const lua = engineKind(o) === "lua";
-      workersOption(o);
+      const workers = workersOption(o);
       if (lua && o.property !== undefined && o.property !== "lifecycle") throw new UsageError(`--property ${o.property}: the construct_upstream properties run on the model engine; the lua engine runs the lifecycle test`);
       if (!/^\d+$/.test(o.runs) || Number(o.runs) < 1) throw new UsageError(`--runs: expected a positive whole number, got "${o.runs}"`);
       if (o.seed !== undefined && !/^-?\d+$/.test(o.seed)) throw new UsageError(`--seed: expected a whole number, got "${o.seed}"`);
@@ -147,7 +171,9 @@ export function registerProps(program: Command): void {
       if (o.path) runOpts.path = o.path;
       if (o.replayPath !== undefined) runOpts.replayPath = o.replayPath;
       const rows = await runProps(runOpts);
-      process.stdout.write((o.json ? JSON.stringify({ seed, rows }, null, 2) : formatProps(rows, properties)) + "\n");
+      if (o.json) process.stdout.write(JSON.stringify({ seed, rows }, null, 2) + "\n");
+      else if (reporters.includes("table")) process.stdout.write(formatProps(rows, properties) + "\n");
+      if (reporters.includes("html")) process.stderr.write(`report: ${await propsHtml(rows, properties, profiles, o.out, workers)}\n`);
       process.exitCode = rows.every((r) => r.asKnown) ? EXIT.ok : EXIT.failed;
     });
 }

@@ -2,10 +2,12 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { acquireStore } from "../etcd/provision.ts";
+import { writeHtml } from "../report/html/index.ts";
+import type { RunResult, RunTimeline, StepRecord, SuiteResult } from "../runner/result.ts";
 import { compareWithKnown, knownBehaviour, REPRO_BACKENDS, reproduce13101, type ReproObservation } from "../repro/repro-13101.ts";
 import { InprocTarget } from "../targets/inproc.ts";
 import { addEngineOptions, engineKind, intOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
-import { EXIT } from "./usage.ts";
+import { EXIT, UsageError } from "./usage.ts";
 
 export interface ReproRow extends ReproObservation {
   version: string;
@@ -16,6 +18,8 @@ export interface ReproRow extends ReproObservation {
   asKnown: boolean | undefined;
   differences: string[];
   prefix: string;
+  /** What the gateway did (only when asked for: the HTML report draws it). */
+  timeline?: RunTimeline;
 }
 
 export interface ReproRecord {
@@ -31,7 +35,7 @@ export interface ReproRecord {
 
 const MODEL: EngineCliOptions = { engine: "model", workers: "1" };
 
-export async function runRepro(opts: { versions: string; store: "etcd" | "memory"; engine?: EngineCliOptions; seed?: number; log: (line: string) => void }): Promise<ReproRecord> {
+export async function runRepro(opts: { versions: string; store: "etcd" | "memory"; engine?: EngineCliOptions; seed?: number; log: (line: string) => void; timeline?: boolean }): Promise<ReproRecord> {
   const started = Date.now();
   const engine = opts.engine ?? MODEL;
   const seed = opts.seed ?? 1;
@@ -42,12 +46,16 @@ export async function runRepro(opts: { versions: string; store: "etcd" | "memory
   try {
     for (const version of versions) {
       const prefix = `/apisix-repro-${process.pid}-${started}-${version.name.replace(/[^\w.-]/g, "_")}`;
-      const target = await InprocTarget.create({ version, store: provisioned.store, prefix, backends: REPRO_BACKENDS, seed, workers });
+      const target = await InprocTarget.create({ version, store: provisioned.store, prefix, backends: REPRO_BACKENDS, seed, workers, trace: opts.timeline === true });
       try {
+        const origin = target.now();
         const obs = await reproduce13101(target);
         const known = knownBehaviour(version.name);
         const differences = known ? compareWithKnown(obs, known) : [];
-        results.push({ version: version.name, engine: version.engine, ran: target.gateway.engine.description, ...obs, asKnown: known ? differences.length === 0 : undefined, differences, prefix });
+        const row: ReproRow = { version: version.name, engine: version.engine, ran: target.gateway.engine.description, ...obs, asKnown: known ? differences.length === 0 : undefined, differences, prefix };
+        const events = await target.timeline();
+        if (events) row.timeline = { clock: "virtual", origin, events: events.map((e) => ({ ...e, t: e.t - origin })) };
+        results.push(row);
       } finally {
         await target.close();
       }
@@ -90,6 +98,43 @@ export function formatReproTable(record: ReproRecord): string {
   return out.join("\n");
 }
 
+function stepKind(step: string): string {
+  if (/^(PUT|PATCH|DELETE|GET) \/apisix\/admin/.test(step)) return "admin";
+  if (/^wait /.test(step)) return "wait";
+  return "request";
+}
+
+/** The repro as a suite of runs (one per version), so the HTML report can draw it. */
+export function reproSuite(record: ReproRecord): SuiteResult {
+  const store = `${record.store.kind} (${record.store.source})`;
+  const runs = record.results.map((r): RunResult => {
+    const steps: StepRecord[] = r.steps.map((s, index) => ({ index, kind: stepKind(s.step), summary: s.status === undefined ? s.step : `${s.step} -> ${s.status}`, atMs: s.atMs, wallMs: 0, ok: true }));
+    const end = steps.at(-1)?.atMs ?? 0;
+    const held = r.verdict === "REPRODUCED";
+    steps.push({ index: steps.length, kind: "assert", summary: `timer crash on a nil upstream -> ${held ? "holds" : "does not hold"} (${r.failures} failures in 3 s after the PATCH)`, atMs: end, wallMs: 0, ok: true, bug: true, held, ...(r.firstErrorLine ? { observed: { first: r.firstErrorLine } } : {}) });
+    // A version with no known behaviour is expected to show what it showed (nothing to judge).
+    const known = knownBehaviour(r.version)?.verdict ?? r.verdict;
+    const run: RunResult = {
+      scenario: { name: "the bug report's steps: PUT, request, wait 2 s, PATCH, wait 3 s", file: "harness repro", issue: record.issue, tags: [] },
+      version: r.version,
+      engine: r.engine,
+      target: "inproc",
+      store,
+      seed: record.seed,
+      expected: known === "REPRODUCED" ? "reproduces" : "passes",
+      outcome: held ? "reproduces" : "passes",
+      met: r.asKnown !== false,
+      bugAssertions: { held: held ? 1 : 0, total: 1 },
+      steps,
+      wallMs: 0,
+    };
+    if (r.asKnown === false) run.failure = { step: steps.length - 1, kind: "assert", message: r.differences.join("; ") };
+    if (r.timeline) run.timeline = r.timeline;
+    return run;
+  });
+  return { startedAt: record.startedAt, wallMs: record.wallMs, target: "inproc", store, seed: record.seed, versions: record.results.map((r) => r.version), engines: [record.engine], runs, ok: record.ok };
+}
+
 export function registerRepro(program: Command): void {
   const cmd = program
     .command("repro")
@@ -97,16 +142,27 @@ export function registerRepro(program: Command): void {
     .option("--versions <list>", "versions or candidates, comma separated; all = the four releases, everything = releases and candidates", "all")
     .option("--store <kind>", "etcd (a real etcd, the default; falls back to memory when none can be had) or memory", "etcd")
     .option("--json", "print the result as JSON instead of a table")
-    .option("--out <dir>", "where the JSON record of the run goes", "reports")
+    .option("--out <dir>", "where the JSON record of the run (and the HTML report) go", "reports")
+    .option("--reporter <list>", "table (the verdicts on stdout) and/or html (repro-13101.html under --out, with each version's timeline)", "table")
     .option("--seed <n>", "decides what APISIX leaves to chance (the lua engine's pairs() order over the pools)", "1");
-  addEngineOptions(cmd).action(async (o: { versions: string; store: string; json?: boolean; out: string; seed: string } & EngineCliOptions) => {
-    const record = await runRepro({ versions: o.versions, store: storeOption(o.store), engine: o, seed: intOption("--seed", o.seed), log: (l) => process.stderr.write(l + "\n") });
+  addEngineOptions(cmd).action(async (o: { versions: string; store: string; json?: boolean; out: string; seed: string; reporter: string } & EngineCliOptions) => {
+    const reporters = o.reporter.split(",").map((r) => r.trim()).filter(Boolean);
+    if (reporters.length === 0 || reporters.some((r) => r !== "table" && r !== "html")) throw new UsageError(`--reporter: expected table and/or html, got "${o.reporter}"`);
+    const html = reporters.includes("html");
+    const record = await runRepro({ versions: o.versions, store: storeOption(o.store), engine: o, seed: intOption("--seed", o.seed), log: (l) => process.stderr.write(l + "\n"), timeline: html });
     mkdirSync(o.out, { recursive: true });
     const file = join(o.out, `repro-13101-${record.startedAt.replace(/[:.]/g, "-")}.json`);
-    writeFileSync(file, JSON.stringify(record, null, 2) + "\n");
-    if (o.json) process.stdout.write(JSON.stringify(record, null, 2) + "\n");
-    else process.stdout.write(formatReproTable(record) + "\n");
+    // The timelines go to the HTML report only; the JSON record stays the verdicts and steps.
+    const plain = { ...record, results: record.results.map(({ timeline: _t, ...r }) => r) };
+    writeFileSync(file, JSON.stringify(plain, null, 2) + "\n");
+    if (o.json) process.stdout.write(JSON.stringify(plain, null, 2) + "\n");
+    else if (reporters.includes("table")) process.stdout.write(formatReproTable(record) + "\n");
     process.stderr.write(`record: ${file}\n`);
+    if (html) {
+      const page = join(o.out, "repro-13101.html");
+      writeHtml(reproSuite(record), page, { title: "apache/apisix#13101: the bug report's steps on each version" });
+      process.stderr.write(`report: ${page}\n`);
+    }
     process.exitCode = record.ok ? EXIT.ok : EXIT.failed;
   });
 }

@@ -34,7 +34,7 @@ export function registerRun(program: Command): void {
     .option("--target <kind>", "inproc (reference gateway in this process, virtual clock), serve (reference gateway as a child process, real time), external (a running APISIX)", "inproc")
     .option("--store <kind>", "etcd or memory (inproc target)", "etcd")
     .option("--seed <n>", "decides what APISIX leaves to chance (the lua engine's pairs() order over the pools); recorded with every run", "1")
-    .option("--reporter <list>", "console,junit,json,markdown", "console")
+    .option("--reporter <list>", "console,junit,json,markdown,html", "console")
     .option("--out <dir>", "where report files go", "reports")
     .option("--concurrency <n>", "runs at once (default: the core count)")
     .option("--admin-url <url>", "external: Admin API base URL, e.g. http://127.0.0.1:9180")

@@ -4,6 +4,7 @@ import type { GatewayRequest, GatewayResponse } from "./http-types.ts";
 import type { ErrorLog, LogLevel } from "./log/error-log.ts";
 import type { Transport } from "./net/transport.ts";
 import type { Resolver } from "./resolver/resolver.ts";
+import type { Tracer } from "./trace.ts";
 
 /**
  * What runs APISIX's code inside the gateway. The world around it (store, config cache, Admin
@@ -26,6 +27,12 @@ export interface EngineEnv {
   seed: number;
   /** nginx worker processes (each with its own config objects, pools and timers). */
   workers: number;
+  /**
+   * The run's timeline: an engine reports manager ticks (with the pools after each), checker
+   * lifecycle, probes and health changes through it (admin writes, requests and log lines are
+   * recorded by the gateway). A no-op unless the run records a timeline.
+   */
+  trace: Tracer;
 }
 
 export interface CheckerNode {

@@ -6,9 +6,10 @@ import type { CheckerView, Engine, GatewayVersion, PoolsView, WorkerState } from
 import { jsonResponse, type GatewayRequest, type GatewayResponse } from "./http-types.ts";
 import { ErrorLog, type LogLevel } from "./log/error-log.ts";
 import type { Transport } from "./net/transport.ts";
-import { PLUGIN_NAME } from "./plugins/ai-proxy-multi/plugin.ts";
+import { INSTANCE_HEADER, PLUGIN_NAME } from "./plugins/ai-proxy-multi/plugin.ts";
 import type { Resolver } from "./resolver/resolver.ts";
 import { matchRoute } from "./router/router.ts";
+import { Tracer, type TraceRecorder } from "./trace.ts";
 
 export type { CheckerView, PoolsView, WorkerState } from "./engine.ts";
 
@@ -26,6 +27,8 @@ export interface GatewayOptions {
   logSink?: (line: string) => void;
   seed?: number;
   workers?: number;
+  /** Where the run's timeline goes (admin writes, requests, ticks, checkers, probes, log lines). */
+  trace?: TraceRecorder;
 }
 
 /**
@@ -39,12 +42,15 @@ export class Gateway {
   readonly engine: Engine;
   readonly admin: AdminApi;
   readonly prefix: string;
+  /** Records the timeline when the options gave a recorder; the engine emits through it too. */
+  readonly trace: Tracer;
   private nextWorker = 0;
 
   private constructor(readonly opts: GatewayOptions) {
     this.prefix = opts.prefix ?? "/apisix";
+    this.trace = new Tracer(opts.trace, () => opts.clock.now());
     const logLevel = opts.logLevel ?? "warn";
-    const logOpts: ConstructorParameters<typeof ErrorLog>[0] = { clock: opts.clock, level: logLevel };
+    const logOpts: ConstructorParameters<typeof ErrorLog>[0] = { clock: opts.clock, level: logLevel, trace: this.trace };
     if (opts.logFile) logOpts.file = opts.logFile;
     if (opts.logSink) logOpts.sink = opts.logSink;
     this.log = new ErrorLog(logOpts);
@@ -59,6 +65,7 @@ export class Gateway {
       logLevel,
       seed: opts.seed ?? 1,
       workers: opts.workers ?? 1,
+      trace: this.trace,
     });
     const adminOpts: ConstructorParameters<typeof AdminApi>[0] = {
       store: opts.store,
@@ -90,20 +97,29 @@ export class Gateway {
     return this.opts.workers ?? 1;
   }
 
-  handleAdmin(req: GatewayRequest): Promise<GatewayResponse> {
-    return this.admin.handle(req);
+  async handleAdmin(req: GatewayRequest): Promise<GatewayResponse> {
+    const res = await this.admin.handle(req);
+    this.trace.admin(req.method.toUpperCase(), req.path, res.status);
+    return res;
   }
 
   /** A data-plane request, to the given worker or to the next one in turn. */
   async handleData(req: GatewayRequest, worker?: number): Promise<GatewayResponse> {
+    const [res, w] = await this.routeData(req, worker);
+    this.trace.request(req.method.toUpperCase(), req.path, res.status, res.headers[INSTANCE_HEADER], this.workers > 1 ? w : undefined);
+    return res;
+  }
+
+  /** The answer, and the worker that handled the request (none when it was refused before). */
+  private async routeData(req: GatewayRequest, worker?: number): Promise<[GatewayResponse, number?]> {
     const route = matchRoute(this.config.routes(), req.method, req.path);
-    if (!route) return jsonResponse(404, { error_msg: "404 Route Not Found" });
-    if (!route.value.plugins?.[PLUGIN_NAME]) return jsonResponse(502, { error_msg: "route has no upstream" });
+    if (!route) return [jsonResponse(404, { error_msg: "404 Route Not Found" })];
+    if (!route.value.plugins?.[PLUGIN_NAME]) return [jsonResponse(502, { error_msg: "route has no upstream" })];
     if (worker !== undefined && !(Number.isInteger(worker) && worker >= 0 && worker < this.workers)) {
-      return jsonResponse(400, { error_msg: `no worker ${worker}: this gateway runs ${this.workers} worker(s), numbered from 0` });
+      return [jsonResponse(400, { error_msg: `no worker ${worker}: this gateway runs ${this.workers} worker(s), numbered from 0` })];
     }
     const w = worker ?? this.nextWorker++ % this.workers;
-    return this.engine.handle(route, req, w);
+    return [await this.engine.handle(route, req, w), w];
   }
 
   /** The control API: GET /v1/healthcheck as APISIX serves it, plus /v1/healthcheck/pools. */

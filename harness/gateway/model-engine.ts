@@ -42,7 +42,7 @@ export class ModelEngine implements Engine {
   ) {
     const fetchLatestConf = (path: string) => env.config.fetchLatestConf(path);
     const plugins: Record<string, AiProxyMulti> = {};
-    this.manager = new HealthCheckManager({ clock: env.clock, log: env.log, transport: env.transport, fetchLatestConf, plugins }, profile.manager);
+    this.manager = new HealthCheckManager({ clock: env.clock, log: env.log, transport: env.transport, fetchLatestConf, plugins, trace: env.trace }, profile.manager);
     this.plugin = new AiProxyMulti(profile, { resolver: env.resolver, log: env.log, transport: env.transport, manager: this.manager, fetchLatestConf });
     plugins[PLUGIN_NAME] = this.plugin;
   }

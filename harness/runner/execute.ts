@@ -98,6 +98,8 @@ export class ScenarioExecution {
     };
     if (this.scenario.issue) result.scenario.issue = this.scenario.issue;
     if (failure) result.failure = failure;
+    const events = await this.ctx.target.timeline?.();
+    if (events) result.timeline = { clock: this.ctx.target.kind === "inproc" ? "virtual" : "real", origin: this.startMs, events: events.map((e) => ({ ...e, t: e.t - this.startMs })) };
     return result;
   }
 

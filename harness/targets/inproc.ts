@@ -8,6 +8,7 @@ import { Gateway } from "../gateway/gateway.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
 import { Resolver } from "../gateway/resolver/resolver.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
+import { TimelineRecorder, type TraceEvent } from "../gateway/trace.ts";
 import type { HttpResult, ObservedLogLine, Target, TargetSetup, TargetWorld } from "./target.ts";
 import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
 
@@ -34,6 +35,8 @@ export interface InprocOptions extends TargetSetup {
   ownsStore?: boolean;
   seed?: number;
   workers?: number;
+  /** Record the run's timeline (for the HTML report); off for high-volume property runs. */
+  trace?: boolean;
 }
 
 function result(r: { status: number; headers: Record<string, string>; body: string }): HttpResult {
@@ -53,6 +56,7 @@ export class InprocTarget implements Target {
     readonly backends: BackendPool,
     readonly store: Store,
     private readonly ownsStore: boolean,
+    private readonly recorder: TimelineRecorder | undefined,
   ) {}
 
   get description(): string {
@@ -77,8 +81,10 @@ export class InprocTarget implements Target {
         workers: opts.workers ?? 1,
       };
       if (opts.logFile) gwOpts.logFile = opts.logFile;
+      const recorder = opts.trace ? new TimelineRecorder() : undefined;
+      if (recorder) gwOpts.trace = recorder;
       const gateway = await Gateway.start(gwOpts);
-      return new InprocTarget(gateway, clock, backends, opts.store, opts.ownsStore ?? false);
+      return new InprocTarget(gateway, clock, backends, opts.store, opts.ownsStore ?? false, recorder);
     } catch (e) {
       await backends.close();
       if (opts.ownsStore) await opts.store.close();
@@ -107,6 +113,10 @@ export class InprocTarget implements Target {
 
   async logLines(): Promise<ObservedLogLine[]> {
     return this.gateway.log.lines.map((l) => ({ time: l.time, level: l.level, text: l.text }));
+  }
+
+  async timeline(): Promise<TraceEvent[] | undefined> {
+    return this.recorder ? [...this.recorder.events] : undefined;
   }
 
   async checkers(): Promise<CheckerView[]> {
@@ -159,7 +169,7 @@ export class InprocFactory {
     const prefix = `/apisix-${this.tag}-${runId}`;
     const workers = world.workers ?? this.workers;
     if (workers > 1 && version.engine === "model") throw new Error(`the model engine runs one worker; this scenario needs ${workers} (use --engine lua)`);
-    const target = await InprocTarget.create({ version, store: this.storeForRun(), ownsStore: true, prefix, backends: world.backends, hosts: world.hosts, network: this.network, seed, workers });
+    const target = await InprocTarget.create({ version, store: this.storeForRun(), ownsStore: true, prefix, backends: world.backends, hosts: world.hosts, network: this.network, seed, workers, trace: true });
     return { target, prefix };
   }
 }

@@ -1,6 +1,7 @@
 import type { BackendMode, BackendSpec } from "../backends/backend.ts";
 import type { CheckerView, GatewayVersion, PoolsView } from "../gateway/engine.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
+import type { TraceEvent } from "../gateway/trace.ts";
 
 /** An HTTP answer as a scenario sees it. */
 export interface HttpResult {
@@ -42,6 +43,8 @@ export interface Target {
   setBackend(name: string, mode: BackendMode): Promise<void>;
   /** etcd actions; targets that cannot do them throw TargetUnsupported. */
   etcd(action: "restart" | "compact"): Promise<void>;
+  /** The run's timeline on the target's clock, where the target records one (in process). */
+  timeline?(): Promise<TraceEvent[] | undefined>;
   close(): Promise<void>;
 }
 

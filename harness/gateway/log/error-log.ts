@@ -1,5 +1,6 @@
 import { appendFileSync } from "node:fs";
 import type { Clock } from "../clock/clock.ts";
+import type { Tracer } from "../trace.ts";
 
 export type LogLevel = "debug" | "info" | "notice" | "warn" | "error";
 
@@ -49,6 +50,8 @@ export interface ErrorLogOptions {
   file?: string;
   /** Also hand every line to this sink (serve mode prints to stdout). */
   sink?: (text: string) => void;
+  /** Also put every kept line on the run's timeline. */
+  trace?: Tracer;
   pid?: number;
 }
 
@@ -85,6 +88,7 @@ export class ErrorLog {
     this.lines.push(line);
     if (this.opts.file) appendFileSync(this.opts.file, text + "\n");
     this.opts.sink?.(text);
+    this.opts.trace?.log(e.level, text, time);
   }
 }
 
