@@ -90,6 +90,11 @@ export class Tracer {
     this.recorder?.record({ lane: "health", t: this.now(), checker, target, healthy });
   }
 
+  /** An event stamped elsewhere (a Lua worker runs ahead of the clock between other timers). */
+  stamped(event: TraceEvent): void {
+    this.recorder?.record(event);
+  }
+
   /** `t`: the line's own time, where it was stamped elsewhere (a Lua worker's line). */
   log(level: string, text: string, t?: number): void {
     this.recorder?.record({ lane: "log", t: t ?? this.now(), level, text });

@@ -6,6 +6,7 @@ import type { LogLevel } from "../log/error-log.ts";
 import { endpointNode, parseEndpointAsUrl, resolveDomain } from "../plugins/ai-proxy-multi/endpoint.ts";
 import { forwardToInstance, INSTANCE_HEADER } from "../plugins/ai-proxy-multi/forward.ts";
 import type { DnsNode, Instance } from "../plugins/ai-proxy-multi/types.ts";
+import type { CheckerAction, PoolsSnapshot, TimerName, TraceEvent } from "../trace.ts";
 import { SharedDict } from "../shared-dict.ts";
 import { RUNTIME_DIR, takeWorker, type LuaLogEvent, type LuaWorker } from "./lua-worker.ts";
 import { luaRuntime, type LuaRuntime } from "./runtime.ts";
@@ -106,7 +107,7 @@ export class LuaEngine implements Engine {
       });
       this.slots.push({ index: i, pid, worker, ranUntil: -Infinity });
     }
-    const start = { prefix: this.env.prefix, hosts: this.env.resolver.entries() };
+    const start = { prefix: this.env.prefix, hosts: this.env.resolver.entries(), trace: this.env.trace.on };
     await Promise.all(this.slots.map((s) => this.run(s, "start", { ...start, seed: this.env.seed * 1000 + s.index })));
     this.env.config.subscribe((change) => this.configChanged(change));
   }
@@ -122,10 +123,35 @@ export class LuaEngine implements Engine {
     this.env.log.writeEntry(entry);
   }
 
-  /** resty.events posts from one worker reach every other worker. */
+  /** resty.events posts from one worker reach every other worker; timeline events go to the tracer. */
   private notify(from: number, msg: Record<string, unknown>): void {
+    if (msg.ev === "trace") return this.traced(from, msg);
     if (msg.ev !== "event") return;
     for (const s of this.slots) if (s.index !== from) this.background(s, "event", { source: msg.source, event: msg.event, data: msg.data });
+  }
+
+  private traced(from: number, m: Record<string, unknown>): void {
+    const t = Number(m.t);
+    const worker = this.env.workers > 1 ? { worker: from } : {};
+    const str = (v: unknown): string => String(v);
+    switch (m.kind) {
+      case "tick": {
+        const pools = m.pools as PoolsSnapshot;
+        const e: TraceEvent = { lane: "tick", t, timer: m.timer as TimerName, ok: m.error === undefined, pools: { waiting: pools.waiting ?? {}, working: pools.working ?? {} }, ...worker };
+        if (m.error !== undefined) e.error = str(m.error);
+        return this.env.trace.stamped(e);
+      }
+      case "checker": {
+        const e: TraceEvent = { lane: "checker", t, action: m.action as CheckerAction, checker: str(m.checker), resource: str(m.resource), ...worker };
+        if (m.version !== undefined) e.version = str(m.version);
+        if (m.previous !== undefined) e.previous = str(m.previous);
+        return this.env.trace.stamped(e);
+      }
+      case "probe":
+        return this.env.trace.stamped({ lane: "probe", t, checker: str(m.checker), target: str(m.target), result: str(m.result), ok: m.ok === true });
+      case "health":
+        return this.env.trace.stamped({ lane: "health", t, checker: str(m.checker), target: str(m.target), healthy: m.healthy === true });
+    }
   }
 
   /** Run a command and re-arm the worker's clock timer from its reply. */

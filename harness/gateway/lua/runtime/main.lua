@@ -98,6 +98,9 @@ local handlers = {}
 
 function handlers.start(msg)
     if not loaded then error(load_error, 0) end
+    local trace = require("trace")
+    trace.on, trace.look = msg.trace == true, world.pools
+    trace.instrument_healthcheck()
     world.configure(msg)
     math.randomseed(msg.seed or 1)
     require("apisix.core.utils").set_resolver({ "127.0.0.1" })

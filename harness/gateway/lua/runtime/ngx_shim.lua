@@ -70,8 +70,10 @@ function _M.install(opts)
             line = info.currentline or 0
             if info.name and info.name ~= "" then fn = info.name end
         end
+        local msg = table.concat(parts)
+        require("trace").logged(msg)
         ipc.send({ ev = "log", t = sched.now_ms(), level = LEVELS[level], file = file, line = line, fn = fn,
-                   msg = table.concat(parts), ctx = context_of(sched.phase()) })
+                   msg = msg, ctx = context_of(sched.phase()) })
     end
 
     ngx.print = function(...) _M.response_write(table.concat({ ... })) end
@@ -86,6 +88,8 @@ function _M.install(opts)
             return sched.timer_at(delay, fn, ...)
         end,
         every = function(interval, fn, ...)
+            local info = debug.getinfo(2, "S")
+            fn = require("trace").wrap_every(fn, info and info.source or "")
             local args = { n = select("#", ...), ... }
             local function run(premature)
                 -- ngx_lua arms the next run before this one's callback runs

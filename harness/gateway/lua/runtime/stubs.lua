@@ -105,6 +105,7 @@ function _M.install(opts, world)
     do
         local handlers = {}   -- source -> list of {cb, events}
         local function deliver(source, event, data)
+            require("trace").event(source, event, data)
             for _, h in ipairs(handlers[source] or {}) do
                 if not h.events or h.events[event] then
                     local ok, err = pcall(h.cb, data, event, source, opts.pid)

@@ -3,6 +3,7 @@
 -- (ngx.sleep of the socket's timeout), never real time.
 local ipc = require("ipc")
 local sched = require("sched")
+local trace = require("trace")
 
 local _M = {}
 
@@ -28,10 +29,13 @@ end
 
 function Sock:connect(host, port)
     local r = ipc.call({ call = "tcp", op = "connect", ip = host, port = port, timeout = self.timeouts[1] })
+    local target = tostring(host) .. ":" .. tostring(port)
     if r.err == "timeout" then
+        trace.probe(target, "timeout", false)
         return wait_then(self, self.timeouts[1], "timeout")
     end
     if r.err then
+        trace.probe(target, "refused", false)
         return nil, r.err
     end
     self.ip, self.port, self.connected = host, port, true
@@ -55,11 +59,18 @@ local function fill(self)
     local r = ipc.call({ call = "tcp", op = "exchange", ip = self.ip, port = self.port,
                          data = table.concat(self.sent), timeout = self.timeouts[3] })
     self.sent = {}
+    local target = tostring(self.ip) .. ":" .. tostring(self.port)
     if r.err == "timeout" then
+        trace.probe(target, "timeout", false)
         local _, err = wait_then(self, self.timeouts[3], "timeout")
         return nil, err
     end
-    if r.err then return nil, r.err end
+    if r.err then
+        trace.probe(target, "refused", false)
+        return nil, r.err
+    end
+    local status = tonumber((r.data or ""):match("^HTTP/%d%.%d (%d+)"))
+    trace.probe(target, tostring(status or "?"), status ~= nil and status < 400)
     if r.delay and r.delay > 0 then sched.sleep(r.delay / 1000) end
     self.buffer = r.data or ""
     return true

@@ -405,13 +405,31 @@ function W.inspect()
     return out
 end
 
-function W.look()
+local function manager_pools()
     local hm = require("apisix.healthcheck_manager")
-    local working = upvalue(hm.fetch_checker, "working_pool") or {}
-    local waiting = upvalue(hm.fetch_checker, "waiting_pool") or {}
-    local hc = package.loaded["resty.healthcheck"]
+    return upvalue(hm.fetch_checker, "working_pool") or {}, upvalue(hm.fetch_checker, "waiting_pool") or {}
+end
+
+local function checker_id(c)
+    return (tostring(c):gsub("^table: ", "checker@"))
+end
+
+-- The manager's pools as plain data (no shared-dict reads, so it has no effect on the run).
+function W.pools()
+    local working, waiting = manager_pools()
     local out = { waiting = {}, working = {} }
     for path, ver in pairs(waiting) do out.waiting[path] = tostring(ver) end
+    for path, item in pairs(working) do
+        out.working[path] = { version = tostring(item.version), checker = checker_id(item.checker), dead = item.checker.dead == true }
+    end
+    return out
+end
+
+-- The pools and each working checker's targets with their health from the shared dict.
+function W.look()
+    local working = manager_pools()
+    local out = W.pools()
+    local hc = package.loaded["resty.healthcheck"]
     for path, item in pairs(working) do
         local c = item.checker
         local targets = {}
@@ -422,14 +440,10 @@ function W.look()
                 counter = t.counter,
             }
         end
-        out.working[path] = {
-            version = tostring(item.version),
-            checker = tostring(c):gsub("^table: ", "checker@"),
-            dead = c.dead == true,
-            type = c.checks and c.checks.active and c.checks.active.type or "http",
-            status_ver = c.status_ver,
-            targets = targets,
-        }
+        local w = out.working[path]
+        w.type = c.checks and c.checks.active and c.checks.active.type or "http"
+        w.status_ver = c.status_ver
+        w.targets = targets
     end
     return out
 end
