@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { registerImport } from "./import.ts";
 import { registerProps } from "./props.ts";
 import { registerRepro } from "./repro.ts";
 import { registerRun } from "./run.ts";
@@ -16,6 +17,7 @@ registerRepro(program);
 registerRun(program);
 registerServe(program);
 registerProps(program);
+registerImport(program);
 
 try {
   await program.parseAsync(process.argv);

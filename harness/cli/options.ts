@@ -1,4 +1,8 @@
-import { parseVersionList, PROFILES, UnknownVersionError } from "../gateway/versions/index.ts";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import type { GatewayVersion } from "../gateway/engine.ts";
+import { parseVersionList, PROFILES, RELEASES, UnknownVersionError } from "../gateway/versions/index.ts";
 import type { VersionProfile } from "../gateway/versions/profile.ts";
 import { UsageError } from "./usage.ts";
 
@@ -16,4 +20,68 @@ export function profilesOption(option: string, spec: string, allMeansEverything 
 export function storeOption(value: string): "etcd" | "memory" {
   if (value !== "etcd" && value !== "memory") throw new UsageError(`--store: expected etcd or memory, got "${value}"`);
   return value;
+}
+
+export function intOption(name: string, v: string, min = 0): number {
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`${name}: expected a whole number${min > 0 ? ` >= ${min}` : ""}, got "${v}"`);
+  return Number(v);
+}
+
+/** What selects the engine and, for `lua`, where APISIX's Lua comes from. */
+export interface EngineCliOptions {
+  engine: string;
+  apisix?: string;
+  luaDeps?: string;
+  workers: string;
+}
+
+/** ../shared/<name> beside the project, where this workspace keeps APISIX's trees and libraries. */
+function sharedDefault(name: string): string | undefined {
+  const dir = fileURLToPath(new URL(`../../../shared/${name}`, import.meta.url));
+  return existsSync(dir) ? dir : undefined;
+}
+
+export function addEngineOptions(cmd: Command): Command {
+  return cmd
+    .option("--engine <kind>", "model (our TypeScript model of APISIX) or lua (APISIX's own Lua, run under LuaJIT)", "model")
+    .option("--apisix <dir>", "lua engine: a git checkout of apache/apisix (versions are refs, or `worktree`) or a folder of <version>/apisix trees (default: ../shared/apisix-src)")
+    .option("--lua-deps <dir>", "lua engine: lua-resty-healthcheck, lua-resty-timer and lua-resty-balancer at their tags (default: ../shared/lua-deps)")
+    .option("--workers <n>", "nginx worker processes, each with its own config objects, pools and timers", "1");
+}
+
+export function engineKind(o: EngineCliOptions): "model" | "lua" {
+  if (o.engine !== "model" && o.engine !== "lua") throw new UsageError(`--engine: expected model or lua, got "${o.engine}"`);
+  return o.engine;
+}
+
+export function workersOption(o: EngineCliOptions): number {
+  const n = intOption("--workers", o.workers, 1);
+  if (n > 1 && engineKind(o) === "model") throw new UsageError("--workers: the model engine runs one worker; use --engine lua for several");
+  return n;
+}
+
+/**
+ * Parse `--versions` for the chosen engine. Model: profile names, `all` (the four releases),
+ * `candidates`, `everything`. Lua: version folders or git refs, `worktree`, each with optional
+ * `+patch.diff`s; `all` = the four releases.
+ */
+export async function versionsOption(option: string, spec: string, o: EngineCliOptions, allMeansEverything = false): Promise<GatewayVersion[]> {
+  const entries = spec.split(",").map((s) => s.trim());
+  if (entries.some((e) => e === "")) throw new UsageError(`${option}: empty entry in "${spec}"`);
+  if (engineKind(o) === "model") {
+    const profiles = profilesOption(option, spec, allMeansEverything);
+    // Imported here, not at the top: every command's definition imports this file, --help too.
+    const { modelVersion } = await import("../gateway/model-engine.ts");
+    return profiles.map(modelVersion);
+  }
+  if (entries.some((e) => e === "candidates" || e === "everything")) {
+    throw new UsageError(`${option}: fix candidates are model profiles; on the lua engine give a fix as a patch, e.g. 3.16.0+fix.diff`);
+  }
+  const names = [...new Set(entries.flatMap((e) => (e === "all" || e === "releases" ? RELEASES.map((r) => r.name) : [e])))];
+  const apisix = o.apisix ?? sharedDefault("apisix-src");
+  const luaDeps = o.luaDeps ?? sharedDefault("lua-deps");
+  if (!apisix) throw new UsageError("--engine lua needs --apisix DIR: a git checkout of apache/apisix, or a folder of <version>/apisix trees");
+  if (!luaDeps) throw new UsageError("--engine lua needs --lua-deps DIR: lua-resty-healthcheck, lua-resty-timer and lua-resty-balancer at their tags");
+  const { luaVersions } = await import("../gateway/lua/lua-engine.ts");
+  return luaVersions(names, { apisix, luaDeps });
 }

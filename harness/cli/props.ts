@@ -1,9 +1,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import type { VersionProfile } from "../gateway/versions/profile.ts";
 import type { ConstructPropertyId } from "../props/construct-properties.ts";
-import { profilesOption } from "./options.ts";
+import type { GatewayVersion } from "../gateway/engine.ts";
+import type { ModelVersion } from "../gateway/model-engine.ts";
+import { addEngineOptions, engineKind, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
 /**
@@ -15,6 +16,7 @@ type PropertyId = (typeof PROPERTY_IDS)[number];
 
 export interface PropsRow {
   profile: string;
+  engine: string;
   property: PropertyId;
   holds: boolean;
   known?: "holds" | "fails";
@@ -35,7 +37,7 @@ function known(): Record<string, Partial<Record<PropertyId, "holds" | "fails">>>
   return (JSON.parse(readFileSync(new URL("../../fixtures/props-expected.json", import.meta.url), "utf8")) as { verdicts: Record<string, Partial<Record<PropertyId, "holds" | "fails">>> }).verdicts;
 }
 
-export async function runProps(opts: { profiles: VersionProfile[]; properties: PropertyId[]; runs: number; seed: number; path?: string; replayPath?: string; out: string; progress: (line: string) => void }): Promise<PropsRow[]> {
+export async function runProps(opts: { versions: GatewayVersion[]; properties: PropertyId[]; runs: number; seed: number; path?: string; replayPath?: string; out: string; progress: (line: string) => void }): Promise<PropsRow[]> {
   const expected = known();
   const [{ checkConstructProperty }, { checkLifecycle }, { counterexampleToScenario }] = await Promise.all([
     import("../props/construct-properties.ts"),
@@ -43,13 +45,13 @@ export async function runProps(opts: { profiles: VersionProfile[]; properties: P
     import("../props/lifecycle/to-scenario.ts"),
   ]);
   const rows: PropsRow[] = [];
-  for (const profile of opts.profiles) {
+  for (const profile of opts.versions) {
     for (const property of opts.properties) {
       const base = { runs: opts.runs, seed: opts.seed, ...(opts.path ? { path: opts.path } : {}) };
       let row: PropsRow;
       if (property === "lifecycle") {
         const v = await checkLifecycle(profile, opts.replayPath !== undefined ? { ...base, replayPath: opts.replayPath } : base);
-        row = { profile: profile.name, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
+        row = { profile: profile.name, engine: profile.engine, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
         if (v.path) row.path = v.path;
         if (v.replayPath !== undefined) row.replayPath = v.replayPath;
         if (v.counterexample) row.counterexample = v.counterexample;
@@ -61,8 +63,8 @@ export async function runProps(opts: { profiles: VersionProfile[]; properties: P
           row.scenarioFile = file;
         }
       } else {
-        const v = await checkConstructProperty(profile, property as ConstructPropertyId, base);
-        row = { profile: profile.name, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
+        const v = await checkConstructProperty((profile as ModelVersion).profile, property as ConstructPropertyId, base);
+        row = { profile: profile.name, engine: profile.engine, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
         if (v.path) row.path = v.path;
         if (v.counterexample !== undefined) row.counterexample = v.counterexample;
         if (v.message) row.message = v.message;
@@ -73,7 +75,7 @@ export async function runProps(opts: { profiles: VersionProfile[]; properties: P
         row.asKnown = (k === "holds") === row.holds;
       }
       if (!row.holds && row.path) {
-        row.replay = `harness props --version ${profile.name} --property ${property} --seed ${row.seed} --path ${row.path}`;
+        row.replay = `harness props --version ${profile.name}${profile.engine === "lua" ? " --engine lua" : ""} --property ${property} --seed ${row.seed} --path ${row.path}`;
         if (row.replayPath) row.replay += ` --replay-path '${row.replayPath}'`;
       }
       opts.progress(`${profile.name} ${property}: ${row.holds ? "holds" : "FAILS"}${row.known ? (row.asKnown ? " (as known)" : ` (known to ${row.known})`) : ""} in ${row.wallMs} ms`);
@@ -105,7 +107,7 @@ export function formatProps(rows: PropsRow[], properties: PropertyId[]): string 
     if (Array.isArray(r.counterexample)) r.counterexample.forEach((s, i) => out.push(`  ${i + 1}. ${String(s)}`));
     else if (r.counterexample !== undefined) out.push(`  counterexample: ${JSON.stringify(r.counterexample)}`);
     if (r.replay) out.push(`  replay: ${r.replay}`);
-    if (r.scenarioFile) out.push(`  scenario: ${r.scenarioFile}  (replay: harness run ${r.scenarioFile} --versions ${r.profile})`);
+    if (r.scenarioFile) out.push(`  scenario: ${r.scenarioFile}  (replay: harness run ${r.scenarioFile} --versions ${r.profile}${r.engine === "lua" ? " --engine lua" : ""})`);
   }
   const bad = rows.filter((r) => !r.asKnown);
   out.push("");
@@ -113,7 +115,29 @@ export function formatProps(rows: PropsRow[], properties: PropertyId[]): string 
   return out.join("\n");
 }
 
-interface PropsCliOptions {
+/**
+ * The HTML report of a props run: the verdict table, and each lifecycle counterexample's
+ * scenario replayed on every version of the run (in-memory store), so its timeline shows where
+ * it breaks and where it does not. Returns the page's path.
+ */
+export async function propsHtml(rows: PropsRow[], properties: PropertyId[], versions: GatewayVersion[], out: string, workers = 1): Promise<string> {
+  const [{ MemoryStore }, { writeHtml }, { loadScenario }, { runSuite }, { InprocFactory }] = await Promise.all([
+    import("../gateway/config/memory-store.ts"),
+    import("../report/html/index.ts"),
+    import("../runner/load.ts"),
+    import("../runner/suite.ts"),
+    import("../targets/inproc.ts"),
+  ]);
+  const scenarios = rows.filter((r) => r.scenarioFile).map((r) => loadScenario(r.scenarioFile!));
+  const factory = new InprocFactory(() => new MemoryStore("props replay store"), "memory (props replay)", "loopback", workers);
+  const suite = await runSuite({ scenarios, versions, factory, seed: rows[0]?.seed ?? 0 });
+  const file = join(out, "props.html");
+  const note = scenarios.length === 0 ? "\n\nNo lifecycle counterexample: nothing to replay." : "\n\nBelow: each lifecycle counterexample's scenario replayed on every version of this run.";
+  writeHtml(suite, file, { title: "harness props: property verdicts and counterexamples", extra: { title: "Property verdicts", text: formatProps(rows, properties) + note } });
+  return file;
+}
+
+interface PropsCliOptions extends EngineCliOptions {
   version: string;
   runs: string;
   seed?: string;
@@ -122,10 +146,11 @@ interface PropsCliOptions {
   property?: string;
   json?: boolean;
   out: string;
+  reporter: string;
 }
 
 export function registerProps(program: Command): void {
-  program
+  const cmd = program
     .command("props")
     .description("property tests: construct_upstream (totality, agreement, purity, idempotence) and the checker-lifecycle model test, per profile")
     .option("--version <list>", "profiles, comma separated; all = every profile, candidates included", "all")
@@ -135,21 +160,29 @@ export function registerProps(program: Command): void {
     .option("--replay-path <p>", "lifecycle replay: the replay path printed with the counterexample")
     .option("--property <name>", `only this property: ${PROPERTY_IDS.join(", ")}`)
     .option("--json", "print the verdicts as JSON")
-    .option("--out <dir>", "where counterexample scenarios go", "reports")
-    .action(async (o: PropsCliOptions) => {
-      const profiles = profilesOption("--version", o.version, true);
+    .option("--out <dir>", "where counterexample scenarios (and the HTML report) go", "reports")
+    .option("--reporter <list>", "table (the verdicts on stdout) and/or html (props.html under --out: the verdicts and each lifecycle counterexample's timeline)", "table");
+  addEngineOptions(cmd).action(async (o: PropsCliOptions) => {
+      const reporters = o.reporter.split(",").map((r) => r.trim()).filter(Boolean);
+      if (reporters.length === 0 || reporters.some((r) => r !== "table" && r !== "html")) throw new UsageError(`--reporter: expected table and/or html, got "${o.reporter}"`);
+      const profiles = await versionsOption("--version", o.version, o, true);
+      const lua = engineKind(o) === "lua";
+      const workers = workersOption(o);
+      if (lua && o.property !== undefined && o.property !== "lifecycle") throw new UsageError(`--property ${o.property}: the construct_upstream properties run on the model engine; the lua engine runs the lifecycle test`);
       if (!/^\d+$/.test(o.runs) || Number(o.runs) < 1) throw new UsageError(`--runs: expected a positive whole number, got "${o.runs}"`);
       if (o.seed !== undefined && !/^-?\d+$/.test(o.seed)) throw new UsageError(`--seed: expected a whole number, got "${o.seed}"`);
       if (o.property !== undefined && !(PROPERTY_IDS as readonly string[]).includes(o.property)) throw new UsageError(`--property: expected one of ${PROPERTY_IDS.join(", ")}, got "${o.property}"`);
       if (o.path !== undefined && (profiles.length !== 1 || o.property === undefined || o.seed === undefined)) throw new UsageError("--path replays one counterexample: give one --version, one --property and its --seed");
-      const properties = (o.property ? [o.property] : [...PROPERTY_IDS]) as PropertyId[];
+      const properties = (o.property ? [o.property] : lua ? ["lifecycle"] : [...PROPERTY_IDS]) as PropertyId[];
       const seed = o.seed !== undefined ? Number(o.seed) : Date.now() % 2 ** 31;
-      process.stderr.write(`props: seed ${seed}, ${o.runs} runs per property, ${profiles.length} profile(s)\n`);
-      const runOpts: Parameters<typeof runProps>[0] = { profiles, properties, runs: Number(o.runs), seed, out: o.out, progress: (l) => void process.stderr.write(`  ${l}\n`) };
+      process.stderr.write(`props: seed ${seed}, ${o.runs} runs per property, ${profiles.length} version(s) on the ${engineKind(o)} engine\n`);
+      const runOpts: Parameters<typeof runProps>[0] = { versions: profiles, properties, runs: Number(o.runs), seed, out: o.out, progress: (l) => void process.stderr.write(`  ${l}\n`) };
       if (o.path) runOpts.path = o.path;
       if (o.replayPath !== undefined) runOpts.replayPath = o.replayPath;
       const rows = await runProps(runOpts);
-      process.stdout.write((o.json ? JSON.stringify({ seed, rows }, null, 2) : formatProps(rows, properties)) + "\n");
+      if (o.json) process.stdout.write(JSON.stringify({ seed, rows }, null, 2) + "\n");
+      else if (reporters.includes("table")) process.stdout.write(formatProps(rows, properties) + "\n");
+      if (reporters.includes("html")) process.stderr.write(`report: ${await propsHtml(rows, properties, profiles, o.out, workers)}\n`);
       process.exitCode = rows.every((r) => r.asKnown) ? EXIT.ok : EXIT.failed;
     });
 }

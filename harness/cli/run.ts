@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import type { Scenario } from "../runner/scenario.ts";
 import type { runSuite, TargetFactory } from "../runner/suite.ts";
-import { profilesOption, storeOption } from "./options.ts";
+import { addEngineOptions, engineKind, intOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
-interface RunOptions {
+interface RunOptions extends EngineCliOptions {
   versions: string;
   target: string;
   store: string;
@@ -17,11 +17,6 @@ interface RunOptions {
   controlUrl?: string;
   apiKey?: string;
   errorLog?: string;
-}
-
-function intOption(name: string, v: string): number {
-  if (!/^\d+$/.test(v)) throw new UsageError(`${name}: expected a whole number, got "${v}"`);
-  return Number(v);
 }
 
 /** The reporters, the scenario files (checked) and the report code: bad input is a UsageError. */
@@ -49,24 +44,25 @@ async function loadRunInput(paths: string[], o: RunOptions) {
 }
 
 export function registerRun(program: Command): void {
-  program
+  const cmd = program
     .command("run")
     .description("run scenario files against versions and report whether each meets its expectation")
     .argument("[paths...]", "scenario files or directories", ["scenarios"])
     .option("--versions <list>", "versions or candidates, comma separated (all = the four releases, candidates, everything)", "all")
     .option("--target <kind>", "inproc (reference gateway in this process, virtual clock), serve (reference gateway as a child process, real time), external (a running APISIX)", "inproc")
     .option("--store <kind>", "etcd or memory (inproc target)", "etcd")
-    .option("--seed <n>", "seed recorded with the run and its reports (runs are deterministic; nothing random depends on it yet)", "1")
-    .option("--reporter <list>", "console,junit,json,markdown", "console")
+    .option("--seed <n>", "decides what APISIX leaves to chance (the lua engine's pairs() order over the pools); recorded with every run", "1")
+    .option("--reporter <list>", "console,junit,json,markdown,html", "console")
     .option("--out <dir>", "where report files go", "reports")
     .option("--concurrency <n>", "runs at once (default: the core count)")
     .option("--admin-url <url>", "external: Admin API base URL, e.g. http://127.0.0.1:9180")
     .option("--gateway-url <url>", "external: data plane base URL, e.g. http://127.0.0.1:9080")
     .option("--control-url <url>", "external: control API base URL, e.g. http://127.0.0.1:9090")
     .option("--api-key <key>", "external: Admin API key", "edd1c9f034335f136f87ad84b625c8f1")
-    .option("--error-log <file>", "external: path of the gateway's error log file")
-    .action(async (paths: string[], o: RunOptions) => {
-      const profiles = profilesOption("--versions", o.versions);
+    .option("--error-log <file>", "external: path of the gateway's error log file");
+  addEngineOptions(cmd).action(async (paths: string[], o: RunOptions) => {
+      const versions = await versionsOption("--versions", o.versions, o);
+      const workers = workersOption(o);
       if (!["inproc", "serve", "external"].includes(o.target)) throw new UsageError(`--target: expected inproc, serve or external, got "${o.target}"`);
       const store = storeOption(o.store);
       const seed = intOption("--seed", o.seed);
@@ -80,15 +76,12 @@ export function registerRun(program: Command): void {
         starting.ready.catch(() => undefined);
         await starting.started;
       }
-      const giveBackStore = async (): Promise<void> => {
-        await starting?.ready.then((p) => p.release(), () => undefined);
-      };
       let loaded;
       try {
         loaded = await loadRunInput(paths, o);
-        if (o.target === "external" && profiles.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
+        if (o.target === "external" && versions.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
       } catch (e) {
-        await giveBackStore();
+        await starting?.ready.then((p) => p.release(), () => undefined);
         throw e;
       }
       const { reporters, scenarios, writeReports, progressLine, summaryText } = loaded;
@@ -105,19 +98,19 @@ export function registerRun(program: Command): void {
         const label = `${provisioned.kind} (${provisioned.source})`;
         try {
           const [loadedTargets, { storePerRun }] = await Promise.all([targets, import("../etcd/provision.ts")]);
-          factory = "serveFactory" in loadedTargets ? loadedTargets.serveFactory(provisioned, label) : new loadedTargets.InprocFactory(storePerRun(provisioned), label);
+          factory = "serveFactory" in loadedTargets ? loadedTargets.serveFactory(provisioned, label, workers) : new loadedTargets.InprocFactory(storePerRun(provisioned), label, "loopback", workers);
         } catch (e) {
           await release();
           throw e;
         }
       }
       const console_ = reporters.includes("console");
-      if (console_) process.stderr.write(`running ${scenarios.length} scenario(s) x ${profiles.length} version(s) on ${factory.name}\n`);
+      if (console_) process.stderr.write(`running ${scenarios.length} scenario(s) x ${versions.length} version(s) on ${factory.name} (${engineKind(o)} engine)\n`);
       let suite;
       try {
         const suiteOpts: Parameters<typeof runSuite>[0] = {
           scenarios,
-          profiles,
+          versions,
           factory,
           seed,
           onRun: (run, done, total) => {

@@ -2,10 +2,11 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Command } from "commander";
 import type { World } from "../targets/serve-process.ts";
-import { profilesOption, storeOption } from "./options.ts";
+import { addEngineOptions, intOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { UsageError } from "./usage.ts";
 
-interface ServeCliOptions {
+interface ServeCliOptions extends EngineCliOptions {
+  seed: string;
   version: string;
   port: string;
   adminPort: string;
@@ -36,7 +37,7 @@ function readWorld(file: string): World {
 }
 
 export function registerServe(program: Command): void {
-  program
+  const cmd = program
     .command("serve")
     .description("run the reference gateway on 127.0.0.1 with real time, so a bug report's curl commands work against it")
     .requiredOption("--version <version>", "version profile or fix candidate, e.g. 3.15.0")
@@ -50,10 +51,13 @@ export function registerServe(program: Command): void {
     .option("--log-file <file>", "error log file", "reports/serve-error.log")
     .option("--ready-json", "print one JSON line with the ports once ready (for programs that start serve)")
     .option("--quiet", "do not echo error log lines to stdout")
-    .action(async (o: ServeCliOptions) => {
-      const profiles = profilesOption("--version", o.version);
-      if (profiles.length !== 1) throw new UsageError(`--version: serve runs one version, got ${profiles.length}`);
-      const profile = profiles[0]!;
+    .option("--seed <n>", "decides what APISIX leaves to chance (the lua engine's pairs() order over the pools)", "1");
+  addEngineOptions(cmd).action(async (o: ServeCliOptions) => {
+      const versions = await versionsOption("--version", o.version, o);
+      if (versions.length !== 1) throw new UsageError(`--version: serve runs one version, got ${versions.length}`);
+      const version = versions[0]!;
+      const workers = workersOption(o);
+      const seed = intOption("--seed", o.seed);
       const ports = { port: port("--port", o.port), admin: port("--admin-port", o.adminPort), control: port("--control-port", o.controlPort) };
       const store = storeOption(o.store);
       const [{ acquireStore }, { defaultWorld, startServe }] = await Promise.all([import("../etcd/provision.ts"), import("../targets/serve-process.ts")]);
@@ -65,7 +69,7 @@ export function registerServe(program: Command): void {
       const provisioned = await acquireStore(storeOpts);
       let running;
       try {
-        const serveOpts: Parameters<typeof startServe>[0] = { profile, store: provisioned.store, prefix: o.prefix, port: ports.port, adminPort: ports.admin, controlPort: ports.control, world, logFile: o.logFile };
+        const serveOpts: Parameters<typeof startServe>[0] = { version, seed, workers, store: provisioned.store, prefix: o.prefix, port: ports.port, adminPort: ports.admin, controlPort: ports.control, world, logFile: o.logFile };
         if (!o.quiet) serveOpts.echo = (line) => void process.stdout.write(line + "\n");
         running = await startServe(serveOpts);
       } catch (e) {
@@ -81,7 +85,7 @@ export function registerServe(program: Command): void {
       process.once("SIGINT", () => void stop("SIGINT"));
       process.once("SIGTERM", () => void stop("SIGTERM"));
       if (o.readyJson) process.stdout.write(JSON.stringify({ ports: running.ports, backends: running.backends }) + "\n");
-      log(`serve: reference gateway ${profile.name} on 127.0.0.1 (real time)`);
+      log(`serve: reference gateway ${version.name} on 127.0.0.1 (real time): ${running.gateway.engine.description}`);
       log(`  data plane  http://127.0.0.1:${running.ports.gateway}`);
       log(`  Admin API   http://127.0.0.1:${running.ports.admin}  (X-API-KEY: edd1c9f034335f136f87ad84b625c8f1)`);
       log(`  control API http://127.0.0.1:${running.ports.control}/v1/healthcheck`);

@@ -1,4 +1,3 @@
-/** Bad input from the user: printed as one line, exit code 2, never a stack trace. */
-export class UsageError extends Error {}
+export { UsageError } from "../errors.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;

@@ -2,17 +2,19 @@ import { AdminApi } from "./admin/admin-api.ts";
 import type { Clock } from "./clock/clock.ts";
 import { ConfigCache } from "./config/config-cache.ts";
 import type { Store } from "./config/store.ts";
-import { HealthCheckManager } from "./healthcheck/manager.ts";
+import type { CheckerView, Engine, GatewayVersion, PoolsView, WorkerState } from "./engine.ts";
 import { jsonResponse, type GatewayRequest, type GatewayResponse } from "./http-types.ts";
 import { ErrorLog, type LogLevel } from "./log/error-log.ts";
 import type { Transport } from "./net/transport.ts";
-import { AiProxyMulti, PLUGIN_NAME } from "./plugins/ai-proxy-multi/plugin.ts";
+import { INSTANCE_HEADER, PLUGIN_NAME } from "./plugins/ai-proxy-multi/plugin.ts";
 import type { Resolver } from "./resolver/resolver.ts";
 import { matchRoute } from "./router/router.ts";
-import type { VersionProfile } from "./versions/profile.ts";
+import { Tracer, type TraceRecorder } from "./trace.ts";
+
+export type { CheckerView, PoolsView, WorkerState } from "./engine.ts";
 
 export interface GatewayOptions {
-  profile: VersionProfile;
+  version: GatewayVersion;
   store: Store;
   clock: Clock;
   transport: Transport;
@@ -23,100 +25,126 @@ export interface GatewayOptions {
   logLevel?: LogLevel;
   logFile?: string;
   logSink?: (line: string) => void;
-}
-
-export interface CheckerView {
-  name: string;
-  type: string;
-  nodes: { ip: string; port: number; hostname?: string; status: "healthy" | "unhealthy"; counter: Record<string, number> }[];
-}
-
-export interface PoolsView {
-  waiting: Record<string, string>;
-  working: Record<string, { version: string; checker: string; dead: boolean }>;
+  seed?: number;
+  workers?: number;
+  /** Where the run's timeline goes (admin writes, requests, ticks, checkers, probes, log lines). */
+  trace?: TraceRecorder;
 }
 
 /**
- * The reference gateway: one APISIX worker's worth of the parts involved in #13101, wired
- * together for one version profile. It speaks the Admin API, the data plane and the control API
- * as handler calls; `serve` puts HTTP servers in front of them.
+ * The gateway's world (store watch, config cache, Admin API, router, error log) around an engine
+ * that runs the code under test for one version. It speaks the Admin API, the data plane and the
+ * control API as handler calls; `serve` puts HTTP servers in front of them.
  */
 export class Gateway {
   readonly log: ErrorLog;
   readonly config: ConfigCache;
-  readonly manager: HealthCheckManager;
-  readonly plugin: AiProxyMulti;
+  readonly engine: Engine;
   readonly admin: AdminApi;
   readonly prefix: string;
+  /** Records the timeline when the options gave a recorder; the engine emits through it too. */
+  readonly trace: Tracer;
+  private nextWorker = 0;
 
   private constructor(readonly opts: GatewayOptions) {
     this.prefix = opts.prefix ?? "/apisix";
-    const logOpts: ConstructorParameters<typeof ErrorLog>[0] = { clock: opts.clock, level: opts.logLevel ?? "warn" };
+    this.trace = new Tracer(opts.trace, () => opts.clock.now());
+    const logLevel = opts.logLevel ?? "warn";
+    const logOpts: ConstructorParameters<typeof ErrorLog>[0] = { clock: opts.clock, level: logLevel, trace: this.trace };
     if (opts.logFile) logOpts.file = opts.logFile;
     if (opts.logSink) logOpts.sink = opts.logSink;
     this.log = new ErrorLog(logOpts);
     this.config = new ConfigCache(opts.store, this.prefix, this.log);
-    const fetchLatestConf = (path: string) => this.config.fetchLatestConf(path);
-    const plugins: Record<string, AiProxyMulti> = {};
-    this.manager = new HealthCheckManager({ clock: opts.clock, log: this.log, transport: opts.transport, fetchLatestConf, plugins }, opts.profile.manager);
-    this.plugin = new AiProxyMulti(opts.profile, { resolver: opts.resolver, log: this.log, transport: opts.transport, manager: this.manager, fetchLatestConf });
-    plugins[PLUGIN_NAME] = this.plugin;
-    const adminOpts: ConstructorParameters<typeof AdminApi>[0] = { store: opts.store, prefix: this.prefix, clock: opts.clock, parseEndpoint: opts.profile.parseEndpoint };
+    this.engine = opts.version.createEngine({
+      clock: opts.clock,
+      log: this.log,
+      transport: opts.transport,
+      resolver: opts.resolver,
+      config: this.config,
+      prefix: this.prefix,
+      logLevel,
+      seed: opts.seed ?? 1,
+      workers: opts.workers ?? 1,
+      trace: this.trace,
+    });
+    const adminOpts: ConstructorParameters<typeof AdminApi>[0] = {
+      store: opts.store,
+      prefix: this.prefix,
+      clock: opts.clock,
+      checkPlugin: (name, conf) => this.engine.checkPlugin(name, conf),
+    };
     if (opts.adminKey) adminOpts.apiKey = opts.adminKey;
     this.admin = new AdminApi(adminOpts);
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const gw = new Gateway(opts);
-    await gw.config.start();
-    gw.manager.start();
+    try {
+      await gw.engine.start();
+      await gw.config.start();
+    } catch (e) {
+      await gw.stop();
+      throw e;
+    }
     return gw;
   }
 
-  get profile(): VersionProfile {
-    return this.opts.profile;
+  get version(): GatewayVersion {
+    return this.opts.version;
   }
 
-  handleAdmin(req: GatewayRequest): Promise<GatewayResponse> {
-    return this.admin.handle(req);
+  get workers(): number {
+    return this.opts.workers ?? 1;
   }
 
-  async handleData(req: GatewayRequest): Promise<GatewayResponse> {
+  async handleAdmin(req: GatewayRequest): Promise<GatewayResponse> {
+    const res = await this.admin.handle(req);
+    this.trace.admin(req.method.toUpperCase(), req.path, res.status);
+    return res;
+  }
+
+  /** A data-plane request, to the given worker or to the next one in turn. */
+  async handleData(req: GatewayRequest, worker?: number): Promise<GatewayResponse> {
+    const [res, w] = await this.routeData(req, worker);
+    this.trace.request(req.method.toUpperCase(), req.path, res.status, res.headers[INSTANCE_HEADER], this.workers > 1 ? w : undefined);
+    return res;
+  }
+
+  /** The answer, and the worker that handled the request (none when it was refused before). */
+  private async routeData(req: GatewayRequest, worker?: number): Promise<[GatewayResponse, number?]> {
     const route = matchRoute(this.config.routes(), req.method, req.path);
-    if (!route) return jsonResponse(404, { error_msg: "404 Route Not Found" });
-    if (!route.value.plugins?.[PLUGIN_NAME]) return jsonResponse(502, { error_msg: "route has no upstream" });
-    return this.plugin.access(route, req);
+    if (!route) return [jsonResponse(404, { error_msg: "404 Route Not Found" })];
+    if (!route.value.plugins?.[PLUGIN_NAME]) return [jsonResponse(502, { error_msg: "route has no upstream" })];
+    if (worker !== undefined && !(Number.isInteger(worker) && worker >= 0 && worker < this.workers)) {
+      return [jsonResponse(400, { error_msg: `no worker ${worker}: this gateway runs ${this.workers} worker(s), numbered from 0` })];
+    }
+    const w = worker ?? this.nextWorker++ % this.workers;
+    return [await this.engine.handle(route, req, w), w];
   }
 
   /** The control API: GET /v1/healthcheck as APISIX serves it, plus /v1/healthcheck/pools. */
-  handleControl(req: GatewayRequest): GatewayResponse {
+  async handleControl(req: GatewayRequest): Promise<GatewayResponse> {
     const path = req.path.split("?")[0]!.replace(/\/+$/, "");
     if (req.method.toUpperCase() !== "GET") return jsonResponse(405, { error_msg: "only GET" });
-    if (path === "/v1/healthcheck") return jsonResponse(200, this.checkers());
-    if (path === "/v1/healthcheck/pools") return jsonResponse(200, this.pools());
+    if (path === "/v1/healthcheck") return jsonResponse(200, await this.checkers());
+    if (path === "/v1/healthcheck/pools") return jsonResponse(200, await this.pools());
     return jsonResponse(404, { error_msg: "not found" });
   }
 
-  checkers(): CheckerView[] {
-    return [...this.manager.workingPool.entries()].map(([path, item]) => ({
-      name: path,
-      type: item.checker.checks.active?.type ?? "http",
-      nodes: item.checker.targetList().map((t) => {
-        const node: CheckerView["nodes"][number] = { ip: t.ip, port: t.port, status: t.healthy ? "healthy" : "unhealthy", counter: { ...t.counter } };
-        if (t.hostname !== undefined) node.hostname = t.hostname;
-        return node;
-      }),
-    }));
+  workerStates(): Promise<WorkerState[]> {
+    return this.engine.inspect();
   }
 
-  pools(): PoolsView {
-    const working: PoolsView["working"] = {};
-    for (const [path, item] of this.manager.workingPool) working[path] = { version: item.version, checker: String(item.checker), dead: item.checker.dead };
-    return { waiting: Object.fromEntries(this.manager.waitingPool), working };
+  async checkers(worker = 0): Promise<CheckerView[]> {
+    return (await this.engine.inspect())[worker]?.checkers ?? [];
+  }
+
+  async pools(worker = 0): Promise<PoolsView> {
+    return (await this.engine.inspect())[worker]?.pools ?? { waiting: {}, working: {} };
   }
 
   async stop(): Promise<void> {
-    this.manager.stop();
+    await this.engine.stop();
     await this.config.stop();
   }
 }

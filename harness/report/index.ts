@@ -4,6 +4,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { SuiteResult } from "../runner/result.ts";
+import { writeHtml } from "./html/index.ts";
 import { writeJson } from "./json.ts";
 import { writeJunit } from "./junit.ts";
 import { appendStepSummary, writeMarkdown } from "./markdown.ts";
@@ -12,15 +13,16 @@ export { progressLine, summaryText } from "./console.ts";
 export { junitXml, writeJunit } from "./junit.ts";
 export { suiteJson, writeJson } from "./json.ts";
 export { appendStepSummary, markdownMatrix, writeMarkdown } from "./markdown.ts";
+export { htmlReport, writeHtml } from "./html/index.ts";
 
-export const REPORTERS = ["console", "junit", "json", "markdown"] as const;
+export const REPORTERS = ["console", "junit", "json", "markdown", "html"] as const;
 export type ReporterName = (typeof REPORTERS)[number];
 
 /** A reporter name that is not one of REPORTERS, or an empty list. */
 export class UnknownReporterError extends Error {}
 
 /** File names inside the output directory, one per file reporter. */
-export const REPORT_FILES = { junit: "junit.xml", json: "results.json", markdown: "matrix.md" } as const;
+export const REPORT_FILES = { junit: "junit.xml", json: "results.json", markdown: "matrix.md", html: "report.html" } as const;
 
 function isReporter(name: string): name is ReporterName {
   return (REPORTERS as readonly string[]).includes(name);
@@ -50,6 +52,7 @@ export function writeReports(suite: SuiteResult, reporters: readonly ReporterNam
     const file = join(outDir, REPORT_FILES[reporter]);
     if (reporter === "junit") writeJunit(suite, file);
     else if (reporter === "json") writeJson(suite, file);
+    else if (reporter === "html") writeHtml(suite, file);
     else {
       writeMarkdown(suite, file);
       appendStepSummary(suite);

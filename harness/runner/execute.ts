@@ -2,12 +2,13 @@ import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
 import { INSTANCE_HEADER } from "../gateway/plugins/ai-proxy-multi/plugin.ts";
 import type { ObservedLogLine, Target } from "../targets/target.ts";
 import type { Expectation, Outcome, RunFailure, RunResult, StepRecord } from "./result.ts";
-import { expectationFor, type Assertion, type InstanceRef, type Scenario, type Step } from "./scenario.ts";
+import { expectationFor, expectationKey, type Assertion, type InstanceRef, type Scenario, type Step } from "./scenario.ts";
 
 const LEVELS = ["debug", "info", "notice", "warn", "error"];
 
 export interface RunContext {
   version: string;
+  engine: string;
   target: Target;
   targetName: string;
   store: string;
@@ -29,6 +30,13 @@ function excerpt(s: string, n = 300): string {
 
 function resourcePath(prefix: string, ref: InstanceRef): string {
   return `${prefix}/routes/${ref.route}#plugins['ai-proxy-multi'].instances[${ref.instance}]`;
+}
+
+/** Whether an assertion's `when` covers this run: its expectation, or its version by name. */
+function appliesTo(when: Assertion["when"], expected: Expectation, version: string): boolean {
+  if (when === undefined) return true;
+  if (typeof when === "string") return when === expected;
+  return when.versions.includes(version) || when.versions.includes(expectationKey(version));
 }
 
 /** Runs one scenario on one target and judges the outcome against the scenario's expectation. */
@@ -77,6 +85,7 @@ export class ScenarioExecution {
     const result: RunResult = {
       scenario: { name: this.scenario.name, file: this.scenario.file, tags: this.scenario.tags },
       version: this.ctx.version,
+      engine: this.ctx.engine,
       target: this.ctx.targetName,
       store: this.ctx.store,
       seed: this.ctx.seed,
@@ -89,6 +98,8 @@ export class ScenarioExecution {
     };
     if (this.scenario.issue) result.scenario.issue = this.scenario.issue;
     if (failure) result.failure = failure;
+    const events = await this.ctx.target.timeline?.();
+    if (events) result.timeline = { clock: this.ctx.target.kind === "inproc" ? "virtual" : "real", origin: this.startMs, events: events.map((e) => ({ ...e, t: e.t - this.startMs })) };
     return result;
   }
 
@@ -105,9 +116,9 @@ export class ScenarioExecution {
         return ok ? { ...base, summary, ok, observed } : { ...base, summary, ok, observed, expected, message: `admin ${step.method} ${step.path}: expected status ${expected}, got ${res.status}: ${excerpt(res.body, 200)}` };
       }
       case "request": {
-        const res = await t.request(step.method, step.path, step.headers, step.body);
+        const res = await t.request(step.method, step.path, step.headers, step.body, step.worker);
         const instance = res.headers[INSTANCE_HEADER];
-        const summary = `${step.method} ${step.path} -> ${res.status}${instance ? ` (${instance})` : ""}`;
+        const summary = `${step.method} ${step.path}${step.worker !== undefined ? ` on worker ${step.worker}` : ""} -> ${res.status}${instance ? ` (${instance})` : ""}`;
         const observed = { status: res.status, instance, body: excerpt(res.body) };
         const problems: string[] = [];
         if (step.expectStatus !== undefined && res.status !== step.expectStatus) problems.push(`status ${res.status}, expected ${step.expectStatus}`);
@@ -133,10 +144,10 @@ export class ScenarioExecution {
   }
 
   private async assert(base: Omit<StepRecord, "summary" | "ok">, a: Assertion): Promise<StepRecord> {
-    const applies = a.when === undefined || a.when === this.expected;
+    const applies = appliesTo(a.when, this.expected, this.ctx.version);
     const what = [a.log ? "log" : "", a.checkers ? "checkers" : "", a.pools ? "pools" : ""].filter(Boolean).join("+");
     const summary = `assert ${what}${a.bug ? " (bug)" : ""}${a.note ? `: ${a.note}` : ""}`;
-    if (!applies) return { ...base, summary: `${summary} [skipped: only when ${a.when}]`, ok: true };
+    if (!applies) return { ...base, summary: `${summary} [skipped: only when ${typeof a.when === "string" ? a.when : `on ${a.when!.versions.join(", ")}`}]`, ok: true };
     const checks: Check[] = [];
     if (a.log) checks.push(await this.checkLog(a.log));
     if (a.checkers || a.pools) {

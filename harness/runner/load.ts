@@ -158,6 +158,7 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
       if (v.status !== undefined) step.expectStatus = v.status as number;
       if (v.bodyContains !== undefined) step.bodyContains = v.bodyContains as string;
       if (v.instance !== undefined) step.instance = v.instance as string;
+      if (v.worker !== undefined) step.worker = v.worker as number;
       return step;
     }
     case "wait":
@@ -213,9 +214,12 @@ export function loadScenario(file: string): Scenario {
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ScenarioError(display, 1, 1, "expected a mapping with name, steps and expect");
   const validateScenario = scenarioValidators().scenario;
   if (!validateScenario(raw)) throw src.ajvErrors([], validateScenario.errors!);
-  const known = new Set(PROFILES.map((p) => p.name));
+  // A key is a profile or release, a git ref of the lua engine (HEAD, worktree), or one of
+  // those with patches: 3.16.0+13322.diff.
+  const known = new Set([...PROFILES.map((p) => p.name), "HEAD", "worktree"]);
   for (const version of Object.keys(raw.expect as object)) {
-    if (version !== "default" && !known.has(version)) throw src.error(["expect", version], `unknown version "${version}" (known: default, ${[...known].join(", ")})`, true);
+    const base = version.split("+")[0]!;
+    if (version !== "default" && !known.has(base)) throw src.error(["expect", version], `unknown version "${version}" (known: default, ${[...known].join(", ")}, each optionally +patch.diff)`, true);
   }
   const backends = Object.entries((raw.backends as Record<string, { hosts: string[]; mode?: unknown }>) ?? {}).map(([name, b]) => ({ name, hosts: b.hosts, mode: parseMode(b.mode) }));
   const names = new Set(backends.map((b) => b.name));
@@ -234,6 +238,13 @@ export function loadScenario(file: string): Scenario {
     expect: raw.expect as Scenario["expect"],
   };
   if (raw.issue !== undefined) scenario.issue = raw.issue as string;
+  if (raw.workers !== undefined) scenario.workers = raw.workers as number;
+  const workers = scenario.workers ?? 1;
+  steps.forEach((s, i) => {
+    if (s.kind === "request" && s.worker !== undefined && scenario.workers !== undefined && s.worker >= workers) {
+      throw src.error(["steps", i, "request", "worker"], `worker ${s.worker} does not exist: the scenario has ${workers} worker(s), numbered from 0`);
+    }
+  });
   if (raw.description !== undefined) scenario.description = raw.description as string;
   return scenario;
 }

@@ -1,6 +1,7 @@
 /**
  * What a scenario run produces. Reporters (harness/report/) read only these types.
  */
+import type { TraceEvent } from "../gateway/trace.ts";
 
 /** What a version is expected to show for a scenario, and what it showed. */
 export type Expectation = "reproduces" | "passes";
@@ -37,9 +38,20 @@ export interface RunFailure {
   observed?: unknown;
 }
 
+/** What the gateway did during a run, for the HTML report's timeline. */
+export interface RunTimeline {
+  /** virtual (in process) or real (serve, external). */
+  clock: "virtual" | "real";
+  /** Target clock (ms since the epoch) when the run started; event times `t` are ms after it. */
+  origin: number;
+  events: TraceEvent[];
+}
+
 export interface RunResult {
   scenario: { name: string; file: string; issue?: string; tags: string[] };
   version: string;
+  /** model or lua */
+  engine: string;
   target: string;
   store: string;
   seed: number;
@@ -51,6 +63,8 @@ export interface RunResult {
   failure?: RunFailure;
   steps: StepRecord[];
   wallMs: number;
+  /** Present where the target records one (the in-process target does). */
+  timeline?: RunTimeline;
 }
 
 export interface SuiteResult {
@@ -60,6 +74,7 @@ export interface SuiteResult {
   store: string;
   seed: number;
   versions: string[];
+  engines: string[];
   runs: RunResult[];
   /** Every run met its expectation. */
   ok: boolean;

@@ -49,6 +49,7 @@ export const scenarioSchema = {
         additionalProperties: false,
       },
     },
+    workers: { type: "integer", minimum: 1, maximum: 16, description: "nginx worker processes (default 1)" },
     steps: { type: "array", minItems: 1, items: { type: "object", minProperties: 1, maxProperties: 1 } },
     expect: { type: "object", additionalProperties: expectation, minProperties: 1 },
   },
@@ -82,6 +83,7 @@ export const stepSchemas: Record<string, object> = {
       status: { type: "integer" },
       bodyContains: { type: "string" },
       instance: { type: "string" },
+      worker: { type: "integer", minimum: 0 },
     },
     required: ["path"],
     additionalProperties: false,
@@ -99,7 +101,13 @@ export const stepSchemas: Record<string, object> = {
     type: "object",
     properties: {
       bug: { type: "boolean" },
-      when: expectation,
+      when: {
+        description: "reproduces, passes, or {versions: [3.17.0, 3.16.0+fix.diff]}",
+        anyOf: [
+          expectation,
+          { type: "object", properties: { versions: { type: "array", items: { type: "string" }, minItems: 1 } }, required: ["versions"], additionalProperties: false },
+        ],
+      },
       note: { type: "string" },
       log: {
         type: "object",

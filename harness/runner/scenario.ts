@@ -45,7 +45,7 @@ export interface Assertion {
   /** Part of the bug's signature: a run reproduces when every bug assertion holds. */
   bug: boolean;
   /** Only check this on versions expected to show this (a plain check otherwise applies to all). */
-  when?: Expectation;
+  when?: Expectation | { versions: string[] };
   note?: string;
   log?: LogAssertion;
   checkers?: CheckerAssertion[];
@@ -65,6 +65,8 @@ export type Step =
       bodyContains?: string;
       /** Name of the ai-proxy-multi instance that must have answered. */
       instance?: string;
+      /** The worker that handles it (0-based); default: round robin. */
+      worker?: number;
     }
   | { kind: "wait"; line: number; ms: number }
   | { kind: "backend"; line: number; name: string; mode: BackendMode }
@@ -80,11 +82,22 @@ export interface Scenario {
   description?: string;
   hosts: Record<string, string | string[]>;
   backends: BackendSpec[];
+  /** nginx worker processes; undefined: the command line's --workers. */
+  workers?: number;
   steps: Step[];
   /** Expectation per version; `default` for the rest. */
   expect: Record<string, Expectation>;
 }
 
+/**
+ * A version name as expectations key it: a patched version by its base and the patch files'
+ * names (`3.16.0+../fixes/13322.diff` -> `3.16.0+13322.diff`).
+ */
+export function expectationKey(version: string): string {
+  const [base, ...patches] = version.split("+");
+  return [base, ...patches.map((p) => p.split("/").pop()!)].join("+");
+}
+
 export function expectationFor(s: Scenario, version: string): Expectation {
-  return s.expect[version] ?? s.expect.default ?? "passes";
+  return s.expect[version] ?? s.expect[expectationKey(version)] ?? s.expect.default ?? "passes";
 }

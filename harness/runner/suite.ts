@@ -1,20 +1,15 @@
 import { availableParallelism } from "node:os";
-import type { VersionProfile } from "../gateway/versions/profile.ts";
-import type { Target } from "../targets/target.ts";
+import type { GatewayVersion } from "../gateway/engine.ts";
+import type { Target, TargetFactory } from "../targets/target.ts";
 import { ScenarioExecution } from "./execute.ts";
 import type { RunResult, SuiteResult } from "./result.ts";
-import type { Scenario } from "./scenario.ts";
+import { expectationFor, type Scenario } from "./scenario.ts";
 
-/** Makes a fresh target for one scenario × version run. */
-export interface TargetFactory {
-  readonly name: string;
-  readonly store: string;
-  create(scenario: Scenario, profile: VersionProfile, runId: number): Promise<{ target: Target; prefix: string }>;
-}
+export type { TargetFactory } from "../targets/target.ts";
 
 export interface SuiteOptions {
   scenarios: Scenario[];
-  profiles: VersionProfile[];
+  versions: GatewayVersion[];
   factory: TargetFactory;
   seed: number;
   /** How many runs at once (default: the core count). */
@@ -29,15 +24,15 @@ export interface SuiteOptions {
  */
 export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
   const started = Date.now();
-  const jobs = opts.scenarios.flatMap((scenario) => opts.profiles.map((profile) => ({ scenario, profile })));
+  const jobs = opts.scenarios.flatMap((scenario) => opts.versions.map((version) => ({ scenario, version })));
   const results: RunResult[] = new Array(jobs.length);
   let next = 0;
   let done = 0;
   const worker = async (): Promise<void> => {
     while (next < jobs.length) {
       const i = next++;
-      const { scenario, profile } = jobs[i]!;
-      results[i] = await runOne(scenario, profile, opts, i);
+      const { scenario, version } = jobs[i]!;
+      results[i] = await runOne(scenario, version, opts, i);
       done += 1;
       opts.onRun?.(results[i]!, done, jobs.length);
     }
@@ -50,23 +45,25 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     target: opts.factory.name,
     store: opts.factory.store,
     seed: opts.seed,
-    versions: opts.profiles.map((p) => p.name),
+    versions: opts.versions.map((v) => v.name),
+    engines: [...new Set(opts.versions.map((v) => v.engine))],
     runs: results,
     ok: results.every((r) => r.met),
   };
 }
 
-async function runOne(scenario: Scenario, profile: VersionProfile, opts: SuiteOptions, runId: number): Promise<RunResult> {
+async function runOne(scenario: Scenario, version: GatewayVersion, opts: SuiteOptions, runId: number): Promise<RunResult> {
   const wallStart = Date.now();
   let created: { target: Target; prefix: string } | undefined;
   try {
-    created = await opts.factory.create(scenario, profile, runId);
-    return await new ScenarioExecution(scenario, { version: profile.name, target: created.target, targetName: opts.factory.name, store: opts.factory.store, seed: opts.seed, prefix: created.prefix }).run();
+    created = await opts.factory.create(scenario, version, runId, opts.seed);
+    return await new ScenarioExecution(scenario, { version: version.name, engine: version.engine, target: created.target, targetName: opts.factory.name, store: opts.factory.store, seed: opts.seed, prefix: created.prefix }).run();
   } catch (e) {
-    const expected = scenario.expect[profile.name] ?? scenario.expect.default ?? "passes";
+    const expected = expectationFor(scenario, version.name);
     return {
       scenario: { name: scenario.name, file: scenario.file, tags: scenario.tags, ...(scenario.issue ? { issue: scenario.issue } : {}) },
-      version: profile.name,
+      version: version.name,
+      engine: version.engine,
       target: opts.factory.name,
       store: opts.factory.store,
       seed: opts.seed,

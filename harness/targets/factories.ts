@@ -4,10 +4,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
 import type { ProvisionedStore } from "../etcd/provision.ts";
-import type { VersionProfile } from "../gateway/versions/profile.ts";
-import type { TargetFactory } from "../runner/suite.ts";
-import type { Scenario } from "../runner/scenario.ts";
-import { UsageError } from "../cli/usage.ts";
+import type { GatewayVersion } from "../gateway/engine.ts";
+import { UsageError } from "../errors.ts";
+import type { TargetFactory, TargetWorld } from "./target.ts";
 import { checkLoopbackUrl, HttpTarget } from "./http-target.ts";
 
 const HARNESS_BIN = fileURLToPath(new URL("../../bin/harness.js", import.meta.url));
@@ -22,12 +21,12 @@ export interface ServeReady {
  * Start `harness serve` as a child process on free ports and wait for its ready line. The child
  * is killed (and its temp dir removed) by the returned stop function.
  */
-export async function spawnServe(args: { version: string; store: "etcd" | "memory"; etcdEndpoints?: string; prefix: string; world: Pick<Scenario, "backends" | "hosts"> }): Promise<{ ready: ServeReady; logFile: string; stop: () => Promise<void> }> {
+export async function spawnServe(args: { version: string; store: "etcd" | "memory"; etcdEndpoints?: string; prefix: string; world: TargetWorld; engineArgs?: string[]; seed?: number }): Promise<{ ready: ServeReady; logFile: string; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "harness-serve-"));
   const worldFile = join(dir, "world.json");
   const logFile = join(dir, "error.log");
   writeFileSync(worldFile, JSON.stringify({ backends: args.world.backends, hosts: args.world.hosts }));
-  const cli = ["serve", "--version", args.version, "--port", "0", "--admin-port", "0", "--control-port", "0", "--prefix", args.prefix, "--world", worldFile, "--log-file", logFile, "--ready-json", "--quiet"];
+  const cli = ["serve", "--version", args.version, ...(args.engineArgs ?? []), "--seed", String(args.seed ?? 1), "--port", "0", "--admin-port", "0", "--control-port", "0", "--prefix", args.prefix, "--world", worldFile, "--log-file", logFile, "--ready-json", "--quiet"];
   if (args.etcdEndpoints) cli.push("--etcd", args.etcdEndpoints);
   else cli.push("--store", args.store);
   const child: ResultPromise = execa(process.execPath, [HARNESS_BIN, ...cli], { reject: false, stdin: "ignore", buffer: false, cleanup: true, forceKillAfterDelay: 2000 });
@@ -63,14 +62,14 @@ export async function spawnServe(args: { version: string; store: "etcd" | "memor
 }
 
 /** Each run gets its own `harness serve` child on free ports, sharing the runner's etcd. */
-export function serveFactory(provisioned: ProvisionedStore, label: string): TargetFactory {
+export function serveFactory(provisioned: ProvisionedStore, label: string, workers = 1): TargetFactory {
   const tag = `${process.pid}-${Date.now().toString(36)}`;
   return {
     name: "serve",
     store: label,
-    async create(scenario: Scenario, profile: VersionProfile, runId: number) {
+    async create(world: TargetWorld, version: GatewayVersion, runId: number, seed: number) {
       const prefix = `/apisix-serve-${tag}-${runId}`;
-      const args: Parameters<typeof spawnServe>[0] = { version: profile.name, store: provisioned.kind, prefix, world: scenario };
+      const args: Parameters<typeof spawnServe>[0] = { version: version.name, store: provisioned.kind, prefix, world, seed, engineArgs: [...version.serveArgs, "--workers", String(world.workers ?? workers)] };
       if (provisioned.endpoints) args.etcdEndpoints = provisioned.endpoints.join(",");
       const served = await spawnServe(args);
       const target = new HttpTarget({

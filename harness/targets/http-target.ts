@@ -19,6 +19,9 @@ export interface HttpTargetOptions {
   onClose?: () => Promise<void>;
 }
 
+/** Which worker a serve process hands a request to (the harness's own header). */
+export const WORKER_HEADER = "x-harness-worker";
+
 /** nginx's `YYYY/MM/DD HH:MM:SS [level]` prefix (APISIX writes local time; we read it as such). */
 const LOG_LINE = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}):(\d{2}):(\d{2}) \[(\w+)\]/;
 
@@ -89,8 +92,11 @@ export class HttpTarget implements Target {
     await this.call(this.opts.controlUrl, "GET", `/v1/harness/applied?revision=${revision ?? "latest"}`, {});
   }
 
-  request(method: string, path: string, headers: Record<string, string>, body: string): Promise<HttpResult> {
-    return this.call(this.opts.gatewayUrl, method, path, headers, body);
+  request(method: string, path: string, headers: Record<string, string>, body: string, worker?: number): Promise<HttpResult> {
+    if (worker === undefined) return this.call(this.opts.gatewayUrl, method, path, headers, body);
+    // nginx gives no client a say in which worker takes a connection; a serve process does.
+    if (!this.opts.harnessControl) throw new TargetUnsupported("a request to a given worker needs a serve target; a real APISIX picks the worker itself");
+    return this.call(this.opts.gatewayUrl, method, path, { ...headers, [WORKER_HEADER]: String(worker) }, body);
   }
 
   async wait(ms: number): Promise<void> {

@@ -7,8 +7,9 @@ import type { Store } from "../gateway/config/store.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
 import { Resolver } from "../gateway/resolver/resolver.ts";
-import type { VersionProfile } from "../gateway/versions/profile.ts";
-import type { HttpResult, ObservedLogLine, Target, TargetSetup } from "./target.ts";
+import type { GatewayVersion } from "../gateway/engine.ts";
+import { TimelineRecorder, type TraceEvent } from "../gateway/trace.ts";
+import type { HttpResult, ObservedLogLine, Target, TargetSetup, TargetWorld } from "./target.ts";
 import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
 
 export const DEFAULT_HOSTS_FILE = new URL("../../fixtures/hosts.json", import.meta.url);
@@ -40,7 +41,7 @@ function resolverFor(hosts: Record<string, string | string[]> | undefined): Reso
 }
 
 export interface InprocOptions extends TargetSetup {
-  profile: VersionProfile;
+  version: GatewayVersion;
   store: Store;
   prefix?: string;
   /** Real HTTP backends on loopback (default) or in-memory ones (property runs). */
@@ -50,6 +51,10 @@ export interface InprocOptions extends TargetSetup {
   startMs?: number;
   /** Close the store with the target (it was made for this target alone). */
   ownsStore?: boolean;
+  seed?: number;
+  workers?: number;
+  /** Record the run's timeline (for the HTML report); off for high-volume property runs. */
+  trace?: boolean;
 }
 
 function result(r: { status: number; headers: Record<string, string>; body: string }): HttpResult {
@@ -69,10 +74,11 @@ export class InprocTarget implements Target {
     readonly backends: BackendPool,
     readonly store: Store,
     private readonly ownsStore: boolean,
+    private readonly recorder: TimelineRecorder | undefined,
   ) {}
 
   get description(): string {
-    return `in-process reference gateway ${this.gateway.profile.name} (virtual clock, ${this.store.kind} store, ${this.backends.kind} backends)`;
+    return `in-process reference gateway ${this.gateway.version.name} on ${this.gateway.engine.description} (virtual clock, ${this.store.kind} store, ${this.backends.kind} backends)`;
   }
 
   static async create(opts: InprocOptions): Promise<InprocTarget> {
@@ -81,10 +87,22 @@ export class InprocTarget implements Target {
     const backends: BackendPool = opts.network === "simulated" ? new SimulatedBackends(resolver) : new LoopbackBackends(resolver);
     try {
       for (const b of opts.backends) await backends.add(b);
-      const gwOpts: Parameters<typeof Gateway.start>[0] = { profile: opts.profile, store: opts.store, clock, transport: backends, resolver, prefix: opts.prefix ?? "/apisix", logLevel: opts.logLevel ?? "warn" };
+      const gwOpts: Parameters<typeof Gateway.start>[0] = {
+        version: opts.version,
+        store: opts.store,
+        clock,
+        transport: backends,
+        resolver,
+        prefix: opts.prefix ?? "/apisix",
+        logLevel: opts.logLevel ?? "warn",
+        seed: opts.seed ?? 1,
+        workers: opts.workers ?? 1,
+      };
       if (opts.logFile) gwOpts.logFile = opts.logFile;
+      const recorder = opts.trace ? new TimelineRecorder() : undefined;
+      if (recorder) gwOpts.trace = recorder;
       const gateway = await Gateway.start(gwOpts);
-      return new InprocTarget(gateway, clock, backends, opts.store, opts.ownsStore ?? false);
+      return new InprocTarget(gateway, clock, backends, opts.store, opts.ownsStore ?? false, recorder);
     } catch (e) {
       await backends.close();
       if (opts.ownsStore) await opts.store.close();
@@ -98,8 +116,9 @@ export class InprocTarget implements Target {
     return result(res);
   }
 
-  async request(method: string, path: string, headers: Record<string, string>, body: string): Promise<HttpResult> {
-    return result(await this.gateway.handleData({ method, path, headers, body }));
+  async request(method: string, path: string, headers: Record<string, string>, body: string, worker?: number): Promise<HttpResult> {
+    if (worker !== undefined && worker >= this.gateway.workers) throw new Error(`worker ${worker} does not exist: this gateway runs ${this.gateway.workers} worker(s)`);
+    return result(await this.gateway.handleData({ method, path, headers, body }, worker));
   }
 
   wait(ms: number): Promise<void> {
@@ -112,6 +131,10 @@ export class InprocTarget implements Target {
 
   async logLines(): Promise<ObservedLogLine[]> {
     return this.gateway.log.lines.map((l) => ({ time: l.time, level: l.level, text: l.text }));
+  }
+
+  async timeline(): Promise<TraceEvent[] | undefined> {
+    return this.recorder ? [...this.recorder.events] : undefined;
   }
 
   async checkers(): Promise<CheckerView[]> {
@@ -157,11 +180,14 @@ export class InprocFactory {
     /** Says which store, for reports. */
     readonly store: string,
     private readonly network: "loopback" | "simulated" = "loopback",
+    private readonly workers = 1,
   ) {}
 
-  async create(scenario: { backends: TargetSetup["backends"]; hosts: Record<string, string | string[]> }, profile: VersionProfile, runId: number): Promise<{ target: Target; prefix: string }> {
+  async create(world: TargetWorld, version: GatewayVersion, runId: number, seed = 1): Promise<{ target: Target; prefix: string }> {
     const prefix = `/apisix-${this.tag}-${runId}`;
-    const target = await InprocTarget.create({ profile, store: this.storeForRun(), ownsStore: true, prefix, backends: scenario.backends, hosts: scenario.hosts, network: this.network });
+    const workers = world.workers ?? this.workers;
+    if (workers > 1 && version.engine === "model") throw new Error(`the model engine runs one worker; this scenario needs ${workers} (use --engine lua)`);
+    const target = await InprocTarget.create({ version, store: this.storeForRun(), ownsStore: true, prefix, backends: world.backends, hosts: world.hosts, network: this.network, seed, workers, trace: true });
     return { target, prefix };
   }
 }

@@ -6,9 +6,10 @@ import { compactNow } from "../gateway/config/compact-now.ts";
 import type { Store } from "../gateway/config/store.ts";
 import { Gateway } from "../gateway/gateway.ts";
 import { closeServer, listen } from "../gateway/http-server.ts";
-import { jsonResponse, type GatewayRequest, type GatewayResponse } from "../gateway/http-types.ts";
+import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../gateway/http-types.ts";
 import { Resolver } from "../gateway/resolver/resolver.ts";
-import type { VersionProfile } from "../gateway/versions/profile.ts";
+import type { GatewayVersion } from "../gateway/engine.ts";
+import { WORKER_HEADER } from "./http-target.ts";
 import { defaultHosts } from "./inproc.ts";
 
 /** The mock world a serve process runs: backends and extra host names. */
@@ -23,7 +24,7 @@ export function defaultWorld(): World {
 }
 
 export interface ServeOptions {
-  profile: VersionProfile;
+  version: GatewayVersion;
   store: Store;
   prefix: string;
   port: number;
@@ -34,6 +35,8 @@ export interface ServeOptions {
   /** Also print each error log line (serve prints to stdout). */
   echo?: (line: string) => void;
   adminKey?: string;
+  seed?: number;
+  workers?: number;
 }
 
 export interface RunningServe {
@@ -56,7 +59,18 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
   let gateway: Gateway | undefined;
   try {
     for (const b of opts.world.backends) await backends.add(b);
-    const gwOpts: Parameters<typeof Gateway.start>[0] = { profile: opts.profile, store: opts.store, clock, transport: backends, resolver, prefix: opts.prefix, logFile: opts.logFile, logLevel: "warn" };
+    const gwOpts: Parameters<typeof Gateway.start>[0] = {
+      version: opts.version,
+      store: opts.store,
+      clock,
+      transport: backends,
+      resolver,
+      prefix: opts.prefix,
+      logFile: opts.logFile,
+      logLevel: "warn",
+      seed: opts.seed ?? 1,
+      workers: opts.workers ?? 1,
+    };
     if (opts.echo) gwOpts.logSink = opts.echo;
     if (opts.adminKey) gwOpts.adminKey = opts.adminKey;
     const gw = await Gateway.start(gwOpts);
@@ -65,7 +79,7 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
       const path = req.path.split("?")[0]!;
       const method = req.method.toUpperCase();
       if (path === "/v1/harness/log" && method === "GET") return jsonResponse(200, gw.log.lines.map((l) => ({ time: l.time, level: l.level, text: l.text })));
-      if (path === "/v1/harness/info" && method === "GET") return jsonResponse(200, { version: opts.profile.name, prefix: opts.prefix, store: opts.store.description, backends: Object.fromEntries(backends.names().map((n) => [n, backends.portOf(n)])) });
+      if (path === "/v1/harness/info" && method === "GET") return jsonResponse(200, { version: opts.version.name, engine: opts.version.engine, prefix: opts.prefix, store: opts.store.description, backends: Object.fromEntries(backends.names().map((n) => [n, backends.portOf(n)])) });
       if (path === "/v1/harness/applied" && method === "GET") {
         const asked = new URLSearchParams(req.path.split("?")[1] ?? "").get("revision") ?? "latest";
         const rev = asked === "latest" ? await opts.store.revision() : Number(asked);
@@ -90,7 +104,10 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
       }
       return gw.handleControl(req);
     };
-    const data = await listen((r) => gw.handleData(r), opts.port);
+    const data = await listen((r) => {
+      const w = headerOf(r, WORKER_HEADER);
+      return gw.handleData(r, w === undefined ? undefined : Number(w));
+    }, opts.port);
     servers.push(data.server);
     const admin = await listen((r) => gw.handleAdmin(r), opts.adminPort);
     servers.push(admin.server);

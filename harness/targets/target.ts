@@ -1,6 +1,7 @@
 import type { BackendMode, BackendSpec } from "../backends/backend.ts";
-import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
+import type { CheckerView, GatewayVersion, PoolsView } from "../gateway/engine.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
+import type { TraceEvent } from "../gateway/trace.ts";
 
 /** An HTTP answer as a scenario sees it. */
 export interface HttpResult {
@@ -27,8 +28,8 @@ export interface Target {
   readonly description: string;
   /** Admin API call; returns once the gateway's config has caught up with the write. */
   admin(method: string, path: string, body?: string, headers?: Record<string, string>): Promise<HttpResult>;
-  /** Data-plane call. */
-  request(method: string, path: string, headers: Record<string, string>, body: string): Promise<HttpResult>;
+  /** Data-plane call, to the given worker (0-based) or the next one in turn. */
+  request(method: string, path: string, headers: Record<string, string>, body: string, worker?: number): Promise<HttpResult>;
   /** Let time pass: virtual time in process, real time elsewhere. */
   wait(ms: number): Promise<void>;
   /** The target's clock, ms since the epoch. */
@@ -42,6 +43,8 @@ export interface Target {
   setBackend(name: string, mode: BackendMode): Promise<void>;
   /** etcd actions; targets that cannot do them throw TargetUnsupported. */
   etcd(action: "restart" | "compact"): Promise<void>;
+  /** The run's timeline on the target's clock, where the target records one (in process). */
+  timeline?(): Promise<TraceEvent[] | undefined>;
   close(): Promise<void>;
 }
 
@@ -51,4 +54,20 @@ export interface TargetSetup {
   backends: BackendSpec[];
   /** Extra host -> loopback address entries. */
   hosts?: Record<string, string | string[]>;
+}
+
+/** What a target needs of a scenario to build its world. */
+export interface TargetWorld {
+  backends: BackendSpec[];
+  hosts: Record<string, string | string[]>;
+  /** nginx worker processes (a scenario's `workers:`); default: the factory's. */
+  workers?: number;
+}
+
+/** Makes a fresh target for one scenario x version run. */
+export interface TargetFactory {
+  readonly name: string;
+  /** Which store the runs use, for reports. */
+  readonly store: string;
+  create(world: TargetWorld, version: GatewayVersion, runId: number, seed: number): Promise<{ target: Target; prefix: string }>;
 }

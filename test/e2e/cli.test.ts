@@ -26,7 +26,7 @@ describe("harness repro, run as a user would", () => {
     expect(rows[2]).toMatch(/^3\.16\.0\s+REPRODUCED\s+3\s+yes\s+.*healthcheck_manager\.lua:288: .*healthcheck_manager\.lua:238: /);
     expect(rows[3]).toMatch(/^3\.17\.0\s+NOT REPRODUCED\s+0\s+yes\s+-$/);
     expect(rows[4]).toMatch(/^3\.18\.0\s+NOT REPRODUCED\s+0\s+yes\s+-$/);
-    expect(res.stdout).toContain("all 4 versions behave as known; reproduced on: 3.15.0, 3.16.0");
+    expect(res.stdout).toContain("all 4 known versions behave as known; reproduced on: 3.15.0, 3.16.0");
     const records = readdirSync(out).filter((f) => f.startsWith("repro-13101-"));
     expect(records).toHaveLength(1);
     const record = JSON.parse(readFileSync(join(out, records[0]!), "utf8")) as { ok: boolean; results: unknown[] };

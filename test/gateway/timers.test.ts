@@ -1,3 +1,4 @@
+import type { ModelEngine } from "../../harness/gateway/model-engine.ts";
 import { afterEach, describe, expect, it } from "vitest";
 import type { InprocTarget } from "../../harness/targets/inproc.ts";
 import { CHAT, fixtureText, inproc, path, timerFailures } from "../helpers/inproc.ts";
@@ -154,7 +155,7 @@ describe("an instance removed from the route while its checker works", () => {
     await t.admin("PUT", "/apisix/admin/routes/1", fixtureText("routes/one-backend-left.json"));
     const latest = t.gateway.config.getRoute("1")!;
     const only = (latest.value.plugins!["ai-proxy-multi"] as { instances: Record<string, unknown>[] }).instances[0]!;
-    t.gateway.profile.fields.resolve(only as never, { resolver: t.backends.resolver, log: t.gateway.log });
+    (t.gateway.engine as ModelEngine).profile.fields.resolve(only as never, { resolver: t.backends.resolver, log: t.gateway.log });
     await t.wait(1000);
     const failures = await timerFailures(t);
     expect(failures.some((f) => f.includes("failed to run timer_working_pool_check: /usr/local/apisix/apisix/plugins/ai-proxy-multi.lua:304: attempt to index local 'instance' (a nil value)"))).toBe(true);

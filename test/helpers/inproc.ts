@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { BackendSpec } from "../../harness/backends/backend.ts";
 import { MemoryStore } from "../../harness/gateway/config/memory-store.ts";
+import { modelVersion } from "../../harness/gateway/model-engine.ts";
 import { getProfile } from "../../harness/gateway/versions/index.ts";
 import { InprocTarget } from "../../harness/targets/inproc.ts";
 
@@ -16,7 +17,7 @@ export const TWO_BACKENDS: BackendSpec[] = [
 
 /** An in-process gateway of one version on a fresh in-memory store. */
 export async function inproc(version: string, backends: BackendSpec[] = TWO_BACKENDS, network: "loopback" | "simulated" = "simulated"): Promise<InprocTarget> {
-  return InprocTarget.create({ profile: getProfile(version), store: new MemoryStore(), backends, network });
+  return InprocTarget.create({ version: modelVersion(getProfile(version)), store: new MemoryStore(), backends, network });
 }
 
 export function path(route: string, instance: number): string {

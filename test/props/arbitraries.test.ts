@@ -2,6 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import hostsJson from "../../fixtures/hosts.json" with { type: "json" };
 import { AdminApi } from "../../harness/gateway/admin/admin-api.ts";
+import { checkModelPlugin } from "../../harness/gateway/model-engine.ts";
+import { getProfile } from "../../harness/gateway/versions/index.ts";
 import { VirtualClock } from "../../harness/gateway/clock/virtual-clock.ts";
 import { MemoryStore } from "../../harness/gateway/config/memory-store.ts";
 import type { Store } from "../../harness/gateway/config/store.ts";
@@ -22,8 +24,10 @@ import {
 const SEED = 13101;
 const RUNS = 300;
 
-function admin(parseEndpoint: EndpointParser): AdminApi {
-  return new AdminApi({ store: {} as Store, prefix: "/apisix", clock: new VirtualClock(), parseEndpoint });
+/** An Admin API whose plugin check is the model's at a release with that endpoint reader. */
+function admin(parseEndpoint: EndpointParser, store: Store = {} as Store): AdminApi {
+  const profile = parseEndpoint === parseEndpointAsUrl ? getProfile("3.18.0") : getProfile("3.16.0");
+  return new AdminApi({ store, prefix: "/apisix", clock: new VirtualClock(), checkPlugin: async (name, conf) => checkModelPlugin(profile, name, conf) });
 }
 
 /** check() fills defaults into its argument: always hand it a copy. */
@@ -49,23 +53,23 @@ function count(labels: Iterable<string>): Map<string, number> {
 }
 
 describe("routeArb: schema-valid routes", () => {
-  it("every route passes AdminApi.check with the URL endpoint reader (3.17+)", () => {
+  it("every route passes AdminApi.check with the URL endpoint reader (3.17+)", async () => {
     const api = admin(parseEndpointAsUrl);
-    fc.assert(
-      fc.property(routeArb(), (route) => {
-        expect(check(api, route), JSON.stringify(route)).toBeUndefined();
+    await fc.assert(
+      fc.asyncProperty(routeArb(), async (route) => {
+        expect(await check(api, route), JSON.stringify(route)).toBeUndefined();
       }),
       { seed: SEED, numRuns: RUNS },
     );
   });
 
-  it("with ipv6: false, every route passes with both the URL and the pattern reader (3.15/3.16)", () => {
+  it("with ipv6: false, every route passes with both the URL and the pattern reader (3.15/3.16)", async () => {
     const byUrl = admin(parseEndpointAsUrl);
     const byPattern = admin(parseEndpointByPattern);
-    fc.assert(
-      fc.property(routeArb({ ipv6: false }), (route) => {
-        expect(check(byUrl, route), JSON.stringify(route)).toBeUndefined();
-        expect(check(byPattern, route), JSON.stringify(route)).toBeUndefined();
+    await fc.assert(
+      fc.asyncProperty(routeArb({ ipv6: false }), async (route) => {
+        expect(await check(byUrl, route), JSON.stringify(route)).toBeUndefined();
+        expect(await check(byPattern, route), JSON.stringify(route)).toBeUndefined();
         expect(JSON.stringify(route)).not.toContain("[::1]");
       }),
       { seed: SEED + 1, numRuns: RUNS },
@@ -191,13 +195,13 @@ describe("routeArb: coverage within 300 samples", () => {
 });
 
 describe("invalidRouteArb: routes the Admin API must reject", () => {
-  it("every mutation is rejected with a message, by both endpoint readers", () => {
+  it("every mutation is rejected with a message, by both endpoint readers", async () => {
     const byUrl = admin(parseEndpointAsUrl);
     const byPattern = admin(parseEndpointByPattern);
-    fc.assert(
-      fc.property(invalidRouteArb(), ({ route, broken }) => {
+    await fc.assert(
+      fc.asyncProperty(invalidRouteArb(), async ({ route, broken }) => {
         for (const api of [byUrl, byPattern]) {
-          const err = check(api, route);
+          const err = await check(api, route);
           expect(typeof err, `${broken}: ${JSON.stringify(route)}`).toBe("string");
           expect(err!.length, broken).toBeGreaterThan(0);
         }
@@ -211,11 +215,11 @@ describe("invalidRouteArb: routes the Admin API must reject", () => {
     for (const kind of INVALID_ROUTE_KINDS) expect(seen.get(kind) ?? 0, kind).toBeGreaterThan(0);
   });
 
-  it("rejection messages name the broken part", () => {
+  it("rejection messages name the broken part", async () => {
     const api = admin(parseEndpointAsUrl);
     const messages = new Map<string, string>();
     for (const { route, broken } of fc.sample(invalidRouteArb(), { seed: SEED + 8, numRuns: RUNS })) {
-      if (!messages.has(broken)) messages.set(broken, check(api, route) ?? "");
+      if (!messages.has(broken)) messages.set(broken, (await check(api, route)) ?? "");
     }
     expect(messages.get("unknown provider")).toMatch(/provider/);
     expect(messages.get("empty instances")).toMatch(/instances/);
@@ -230,11 +234,11 @@ describe("invalidRouteArb: routes the Admin API must reject", () => {
 describe("invalid routes through the Admin API handler", () => {
   it("each kind of breakage answers 400 with an error_msg and stores nothing", async () => {
     const store = new MemoryStore();
-    const admin = new AdminApi({ store, prefix: "/apisix", clock: new VirtualClock(), parseEndpoint: parseEndpointAsUrl });
+    const api = admin(parseEndpointAsUrl, store);
     const samples = fc.sample(invalidRouteArb(), { numRuns: 150, seed: 4242 });
     const kinds = new Set<string>();
     for (const { route, broken } of samples) {
-      const res = await admin.handle({ method: "PUT", path: "/apisix/admin/routes/1", headers: { "X-API-KEY": "edd1c9f034335f136f87ad84b625c8f1" }, body: JSON.stringify(route) });
+      const res = await api.handle({ method: "PUT", path: "/apisix/admin/routes/1", headers: { "X-API-KEY": "edd1c9f034335f136f87ad84b625c8f1" }, body: JSON.stringify(route) });
       expect(res.status, broken).toBe(400);
       expect((JSON.parse(res.body) as { error_msg: string }).error_msg.length, broken).toBeGreaterThan(0);
       kinds.add(broken);

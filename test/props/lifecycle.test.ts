@@ -1,3 +1,4 @@
+import { modelVersion, type ModelEngine } from "../../harness/gateway/model-engine.ts";
 import fc from "fast-check";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -113,7 +114,7 @@ describe("3.18.0 and the suggested fix hold", () => {
 
 describe("the invariants catch what they are about", () => {
   async function world(): Promise<{ target: InprocTarget; real: LifecycleReal; model: ReturnType<typeof initialModel> }> {
-    const target = await InprocTarget.create({ profile: getProfile("3.18.0"), store: new MemoryStore(), backends: lifecycleBackends(), hosts: LIFECYCLE_HOSTS, network: "simulated" });
+    const target = await InprocTarget.create({ version: modelVersion(getProfile("3.18.0")), store: new MemoryStore(), backends: lifecycleBackends(), hosts: LIFECYCLE_HOSTS, network: "simulated" });
     return { target, model: initialModel(), real: { target, prefix: "/apisix", modifiedIndex: new Map(), logCursor: 0, seen: new Map(), steps: [] } };
   }
   const [put] = fc.sample(firstPutRouteArb(worldSource(SEED)), { seed: SEED, numRuns: 1 });
@@ -125,7 +126,7 @@ describe("the invariants catch what they are about", () => {
       await new Request(0).run(model, real);
       await new Advance(2000).run(model, real);
       const id = [...model.routes.keys()][0]!;
-      target.gateway.manager.workingPool.delete(resourcePath("/apisix", id, 1));
+      (target.gateway.engine as ModelEngine).manager.workingPool.delete(resourcePath("/apisix", id, 1));
       expect(await checkInvariants(model, real)).toMatchObject({ invariant: 2, kind: "missing", route: id, instance: 1 });
     } finally {
       await target.close();
@@ -177,7 +178,7 @@ describe("a counterexample becomes a scenario that replays", () => {
       expect(bug).toMatchObject({ assertion: { log: { matches: expect.stringContaining("attempt to index local 'upstream'"), atLeast: 1 } } });
       const suite = await runSuite({
         scenarios: [scenario],
-        profiles: [getProfile(profile), getProfile("3.18.0")],
+        versions: [modelVersion(getProfile(profile)), modelVersion(getProfile("3.18.0"))],
         factory: new InprocFactory(() => new MemoryStore(), "memory", "simulated"),
         seed: SEED,
         concurrency: 1,

@@ -15,7 +15,8 @@ export function fixtureRuns(): RunResult[] {
     {
       ...common,
       scenario: crashLoop,
-      version: "3.15.0",
+      engine: "model",
+    version: "3.15.0",
       expected: "reproduces",
       outcome: "reproduces",
       met: true,
@@ -30,7 +31,8 @@ export function fixtureRuns(): RunResult[] {
     {
       ...common,
       scenario: crashLoop,
-      version: "3.17.0",
+      engine: "model",
+    version: "3.17.0",
       expected: "passes",
       outcome: "reproduces",
       met: false,
@@ -58,7 +60,8 @@ export function fixtureRuns(): RunResult[] {
     {
       ...common,
       scenario: etcdRestart,
-      version: "3.17.0",
+      engine: "model",
+    version: "3.17.0",
       expected: "passes",
       outcome: "error",
       met: false,
@@ -73,7 +76,8 @@ export function fixtureRuns(): RunResult[] {
     {
       ...common,
       scenario: etcdRestart,
-      version: "3.15.0",
+      engine: "model",
+    version: "3.15.0",
       expected: "passes",
       outcome: "passes",
       met: true,
@@ -89,5 +93,6 @@ export function fixtureRuns(): RunResult[] {
 }
 
 export function fixtureSuite(runs: RunResult[] = fixtureRuns()): SuiteResult {
-  return { startedAt: "2025-06-01T10:00:00.000Z", wallMs: 1875, ...common, versions: ["3.15.0", "3.17.0"], runs, ok: runs.every((r) => r.met) };
+  return { startedAt: "2025-06-01T10:00:00.000Z", wallMs: 1875, ...common, engines: ["model"],
+  versions: ["3.15.0", "3.17.0"], runs, ok: runs.every((r) => r.met) };
 }

@@ -13,11 +13,11 @@ describe("parseReporters", () => {
 
   it("names the unknown reporter and the known ones", () => {
     expect(() => parseReporters("junit,xml")).toThrow(UnknownReporterError);
-    expect(() => parseReporters("junit,xml")).toThrow('unknown reporter "xml" (known: console, junit, json, markdown)');
+    expect(() => parseReporters("junit,xml")).toThrow('unknown reporter "xml" (known: console, junit, json, markdown, html)');
   });
 
   it("rejects an empty list", () => {
-    expect(() => parseReporters(" , ")).toThrow("no reporter given (known: console, junit, json, markdown)");
+    expect(() => parseReporters(" , ")).toThrow("no reporter given (known: console, junit, json, markdown, html)");
   });
 });
 

@@ -1,3 +1,4 @@
+import { modelVersion } from "../../harness/gateway/model-engine.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acquireStore, storePerRun, type ProvisionedStore } from "../../harness/etcd/provision.ts";
 import { getProfile, PROFILES } from "../../harness/gateway/versions/index.ts";
@@ -23,8 +24,8 @@ describe.skipIf(!hasEtcdBinary())("scenario catalogue on real etcd", () => {
   it("an etcd restart in one run breaks only that run's watch, not a concurrent run's", async () => {
     const factory = new InprocFactory(storePerRun(provisioned), "etcd");
     const world = { backends: [{ name: "a", hosts: ["a.test"], mode: { kind: "healthy" as const } }], hosts: {} };
-    const a = await factory.create(world, getProfile("3.15.0"), 1);
-    const b = await factory.create(world, getProfile("3.15.0"), 2);
+    const a = await factory.create(world, modelVersion(getProfile("3.15.0")), 1, 1);
+    const b = await factory.create(world, modelVersion(getProfile("3.15.0")), 2, 1);
     try {
       await a.target.etcd("restart");
       const broken = (lines: { text: string }[]) => lines.filter((l) => l.text.includes("broken (restart)")).length;
@@ -40,7 +41,7 @@ describe.skipIf(!hasEtcdBinary())("scenario catalogue on real etcd", () => {
     expect(provisioned.kind).toBe("etcd");
     const scenarios = findScenarioFiles(["scenarios"]).map(loadScenario);
     expect(scenarios.length).toBeGreaterThanOrEqual(8);
-    const suite = await runSuite({ scenarios, profiles: [...PROFILES], factory: new InprocFactory(storePerRun(provisioned), "etcd"), seed: 7 });
+    const suite = await runSuite({ scenarios, versions: PROFILES.map(modelVersion), factory: new InprocFactory(storePerRun(provisioned), "etcd"), seed: 7 });
     const bad = suite.runs.filter((r) => !r.met).map((r) => `${r.scenario.file} ${r.version}: ${r.outcome} (expected ${r.expected}) ${r.failure?.message ?? ""}`);
     expect(bad).toEqual([]);
     const outcome = (file: string, version: string) => suite.runs.find((r) => r.scenario.file.endsWith(file) && r.version === version)?.outcome;

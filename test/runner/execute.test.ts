@@ -1,3 +1,4 @@
+import { modelVersion } from "../../harness/gateway/model-engine.ts";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +19,7 @@ function scenario(name: string, text: string) {
 }
 
 async function runOn(versions: string[], s: ReturnType<typeof loadScenario>) {
-  return runSuite({ scenarios: [s], profiles: versions.map(getProfile), factory: new InprocFactory(() => new MemoryStore(), "memory"), seed: 1 });
+  return runSuite({ scenarios: [s], versions: versions.map((v) => modelVersion(getProfile(v))), factory: new InprocFactory(() => new MemoryStore(), "memory"), seed: 1 });
 }
 
 const base = `

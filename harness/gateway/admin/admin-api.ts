@@ -1,9 +1,8 @@
-import type { ErrorObject } from "ajv";
 import type { Clock } from "../clock/clock.ts";
 import type { KeyValue, Store } from "../config/store.ts";
 import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../http-types.ts";
-import type { EndpointParser } from "../plugins/ai-proxy-multi/endpoint.ts";
-import { PLUGIN_NAME } from "../plugins/ai-proxy-multi/plugin.ts";
+import type { PluginCheck } from "../engine.ts";
+import { describeSchemaError } from "./schema-errors.ts";
 import { adminValidators } from "./validators.ts";
 
 export const DEFAULT_ADMIN_KEY = "edd1c9f034335f136f87ad84b625c8f1";
@@ -26,21 +25,13 @@ function mergeInto(target: unknown, patch: unknown): unknown {
   return target;
 }
 
-function describe(errors: ErrorObject[] | null | undefined): string {
-  const e = errors?.find((x) => x.keyword !== "if" && x.keyword !== "anyOf" && x.keyword !== "allOf") ?? errors?.[0];
-  if (!e) return "invalid";
-  const where = e.instancePath ? `property "${e.instancePath.slice(1).replace(/\//g, ".")}" validation failed: ` : "";
-  const extra = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : e.keyword === "additionalProperties" ? ` ("${(e.params as { additionalProperty: string }).additionalProperty}")` : "";
-  return `${where}${e.message ?? "invalid"}${extra}`;
-}
-
 export interface AdminOptions {
   store: Store;
   prefix: string;
   clock: Clock;
   apiKey?: string;
-  /** The release's endpoint parser decides which `override.endpoint` values are accepted. */
-  parseEndpoint: EndpointParser;
+  /** The engine's check of a plugin conf (the real check_schema on the lua engine). */
+  checkPlugin(name: string, conf: unknown): Promise<PluginCheck>;
 }
 
 /**
@@ -96,19 +87,15 @@ export class AdminApi {
     return { value };
   }
 
-  /** Validate a whole route, filling defaults; returns the error message or undefined. */
-  check(route: Json): string | undefined {
-    const { route: validateRoute, plugin: validatePlugin } = adminValidators();
-    if (!validateRoute(route)) return `invalid configuration: ${describe(validateRoute.errors)}`;
+  /** Validate a whole route, filling defaults (the plugins' too); returns the error message or undefined. */
+  async check(route: Json): Promise<string | undefined> {
+    const validateRoute = adminValidators().route;
+    if (!validateRoute(route)) return `invalid configuration: ${describeSchemaError(validateRoute.errors)}`;
     const plugins = (route.plugins ?? {}) as Json;
     for (const [name, conf] of Object.entries(plugins)) {
-      if (name !== PLUGIN_NAME) return `unknown plugin [${name}]`;
-      if (!validatePlugin(conf)) return `failed to check the configuration of plugin ${name} err: ${describe(validatePlugin.errors)}`;
-      const instances = (conf as { instances: { override?: { endpoint?: string } }[] }).instances;
-      for (const ins of instances) {
-        const ep = ins.override?.endpoint;
-        if (ep !== undefined && !this.opts.parseEndpoint(ep)) return `failed to check the configuration of plugin ${name} err: invalid endpoint`;
-      }
+      const checked = await this.opts.checkPlugin(name, conf);
+      if (!checked.ok) return checked.error;
+      plugins[name] = checked.conf;
     }
     return undefined;
   }
@@ -117,7 +104,7 @@ export class AdminApi {
   private async write(id: string, route: Json, existing: KeyValue | undefined, createTime?: number): Promise<GatewayResponse> {
     const now = Math.floor(this.opts.clock.now() / 1000);
     const value = { ...route, id, create_time: createTime ?? now, update_time: now };
-    const err = this.check(value);
+    const err = await this.check(value);
     if (err) return jsonResponse(400, { error_msg: err });
     const text = JSON.stringify(value);
     const revision = await this.opts.store.put(this.key(id), text);

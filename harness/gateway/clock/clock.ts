@@ -22,4 +22,10 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
   /** Cancel every timer. */
   stopAll(): void;
+  /**
+   * From inside a timer callback: how far the caller may run its own timers without passing any
+   * other timer of this clock (a virtual clock's next timer, or the end of the current advance).
+   * A real clock answers now.
+   */
+  horizon(): number;
 }

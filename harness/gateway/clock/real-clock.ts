@@ -38,6 +38,10 @@ export class RealClock implements Clock {
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
 
+  horizon(): number {
+    return Date.now();
+  }
+
   stopAll(): void {
     for (const h of this.handles) clearTimeout(h);
     this.handles.clear();

@@ -18,6 +18,8 @@ export class VirtualClock implements Clock {
   private seq = 0;
   private timers: Scheduled[] = [];
   private advancing: Promise<void> = Promise.resolve();
+  /** The end of the advance in progress. */
+  private target: number | undefined;
 
   constructor(startMs: number = Date.UTC(2026, 0, 1, 0, 0, 0)) {
     this.current = startMs;
@@ -45,6 +47,12 @@ export class VirtualClock implements Clock {
     const run = this.advancing.then(() => this.runUntil(this.current + Math.max(0, ms)));
     this.advancing = run.catch(() => undefined);
     return run;
+  }
+
+  horizon(): number {
+    let limit = this.target ?? this.current;
+    for (const t of this.timers) if (!t.cancelled && t.due < limit) limit = t.due;
+    return Math.max(limit, this.current);
   }
 
   stopAll(): void {
@@ -78,19 +86,24 @@ export class VirtualClock implements Clock {
   }
 
   private async runUntil(target: number): Promise<void> {
-    for (;;) {
-      const t = this.nextDue(target);
-      if (!t) break;
-      this.current = Math.max(this.current, t.due);
-      if (t.interval !== undefined && t.interval > 0) {
-        t.due += t.interval;
-        t.seq = this.seq++;
-      } else {
-        t.cancelled = true;
+    this.target = target;
+    try {
+      for (;;) {
+        const t = this.nextDue(target);
+        if (!t) break;
+        this.current = Math.max(this.current, t.due);
+        if (t.interval !== undefined && t.interval > 0) {
+          t.due += t.interval;
+          t.seq = this.seq++;
+        } else {
+          t.cancelled = true;
+        }
+        await t.fn();
       }
-      await t.fn();
+      this.timers = this.timers.filter((t) => !t.cancelled);
+      this.current = target;
+    } finally {
+      this.target = undefined;
     }
-    this.timers = this.timers.filter((t) => !t.cancelled);
-    this.current = target;
   }
 }

@@ -17,7 +17,15 @@ export interface ConfigItem {
   value: RouteValue;
   modifiedIndex: number;
   createdIndex: number;
+  /** The stored JSON text the value was built from. */
+  raw: string;
 }
+
+/** What changed in the cache, for an engine that builds config objects of its own. */
+export type ConfigChange =
+  | { kind: "put"; item: ConfigItem }
+  | { kind: "delete"; key: string }
+  | { kind: "reload"; items: ConfigItem[] };
 
 const RESOURCE_TYPES = new Set(["routes", "services", "upstreams", "stream_routes"]);
 
@@ -37,6 +45,7 @@ export class ConfigCache {
   private waiters: { rev: number; resolve: () => void }[] = [];
   private stopped = false;
   private resyncing: Promise<void> | undefined;
+  private readonly listeners: ((change: ConfigChange) => void)[] = [];
   /** How many full reloads happened (the first load counts). */
   reloads = 0;
 
@@ -83,6 +92,15 @@ export class ConfigCache {
     });
   }
 
+  /** Hear about every change, in the order the cache applies them. */
+  subscribe(listener: (change: ConfigChange) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private emit(change: ConfigChange): void {
+    for (const l of this.listeners) l(change);
+  }
+
   /** Every route, in key order (the same array until the next change: do not modify it). */
   routes(): readonly ConfigItem[] {
     this.sorted ??= [...this.items.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
@@ -119,7 +137,7 @@ export class ConfigCache {
 
   private toItem(kv: KeyValue): ConfigItem | undefined {
     try {
-      return { key: kv.key, value: JSON.parse(kv.value) as RouteValue, modifiedIndex: kv.modRevision, createdIndex: kv.createRevision };
+      return { key: kv.key, value: JSON.parse(kv.value) as RouteValue, modifiedIndex: kv.modRevision, createdIndex: kv.createRevision, raw: kv.value };
     } catch {
       this.log.write("error", { file: "core/config_etcd.lua", line: 460, fn: "load_full_data" }, `failed to decode ${kv.key}: invalid JSON`, "init_worker_by_lua*");
       return undefined;
@@ -135,6 +153,7 @@ export class ConfigCache {
       if (item) this.items.set(kv.key, item);
     }
     this.reloads += 1;
+    this.emit({ kind: "reload", items: [...this.items.values()] });
     this.setApplied(revision);
     if (this.stopped) return;
     this.watch = await this.store.watch(this.routesPrefix, revision + 1, {
@@ -149,10 +168,14 @@ export class ConfigCache {
     for (const ev of batch.events) {
       if (ev.type === "put") {
         const item = this.toItem(ev.kv);
-        if (item) this.items.set(ev.kv.key, item);
+        if (item) {
+          this.items.set(ev.kv.key, item);
+          this.emit({ kind: "put", item });
+        }
         top = Math.max(top, ev.kv.modRevision);
       } else {
         this.items.delete(ev.key);
+        this.emit({ kind: "delete", key: ev.key });
         top = Math.max(top, ev.modRevision);
       }
     }

@@ -2,6 +2,7 @@ import type { Clock, TimerHandle } from "../clock/clock.ts";
 import type { ErrorLog } from "../log/error-log.ts";
 import type { ProbeResult, Transport } from "../net/transport.ts";
 import type { ActiveChecks, Checks } from "../plugins/ai-proxy-multi/types.ts";
+import type { Tracer } from "../trace.ts";
 
 /** lua-resty-healthcheck's defaults, as APISIX's schema fills them in. */
 export const CHECK_DEFAULTS = {
@@ -45,9 +46,16 @@ export interface CheckerEnv {
   clock: Clock;
   transport: Transport;
   log: ErrorLog;
+  trace?: Tracer;
 }
 
 let checkerSeq = 0;
+
+/** How a target is named on the timeline: `host(ip:port)` or `ip:port`. */
+function targetLabel(t: TargetState): string {
+  const host = t.hostname ?? t.hostHeader;
+  return host ? `${host}(${t.ip}:${t.port})` : `${t.ip}:${t.port}`;
+}
 
 function targetKey(ip: string, port: number, hostname?: string): string {
   return `${ip}:${port}:${hostname ?? ip}`;
@@ -154,27 +162,32 @@ export class Checker {
       result = { kind: "refused", error: (e as Error).message };
     }
     if (this.stopped) return;
-    this.report(t, result);
+    const ok = this.report(t, result);
+    this.env.trace?.probe(String(this), targetLabel(t), result.kind === "status" ? String(result.status) : result.kind, ok);
     this.schedule(t, this.interval(t));
   }
 
-  private report(t: Target, r: ProbeResult): void {
+  /** Counts a probe result; true when it counted as a success. */
+  private report(t: Target, r: ProbeResult): boolean {
     const healthy = this.active.healthy ?? {};
     const unhealthy = this.active.unhealthy ?? {};
     if (r.kind === "status" && this.active.type === "tcp") {
       this.count(t, "success", healthy.successes ?? CHECK_DEFAULTS.healthy.successes);
-      return;
+      return true;
     }
     if (r.kind === "status") {
       if ((healthy.http_statuses ?? CHECK_DEFAULTS.healthy.http_statuses).includes(r.status)) {
         this.count(t, "success", healthy.successes ?? CHECK_DEFAULTS.healthy.successes);
-      } else if ((unhealthy.http_statuses ?? CHECK_DEFAULTS.unhealthy.http_statuses).includes(r.status)) {
+        return true;
+      }
+      if ((unhealthy.http_statuses ?? CHECK_DEFAULTS.unhealthy.http_statuses).includes(r.status)) {
         this.count(t, "http_failure", unhealthy.http_failures ?? CHECK_DEFAULTS.unhealthy.http_failures);
       }
-      return;
+      return false;
     }
     if (r.kind === "timeout") this.count(t, "timeout_failure", unhealthy.timeouts ?? CHECK_DEFAULTS.unhealthy.timeouts);
     else this.count(t, "tcp_failure", unhealthy.tcp_failures ?? CHECK_DEFAULTS.unhealthy.tcp_failures);
+    return false;
   }
 
   private count(t: Target, kind: keyof TargetCounters, limit: number): void {
@@ -197,6 +210,7 @@ export class Checker {
     t.healthy = healthy;
     t.counter = { success: 0, http_failure: 0, tcp_failure: 0, timeout_failure: 0 };
     this.status_ver += 1;
+    this.env.trace?.health(String(this), targetLabel(t), healthy);
     this.env.log.write(
       "warn",
       { file: "healthcheck.lua", line: 1150, fn: "log" },

@@ -6,6 +6,7 @@ import { errorText, indexNil } from "../lua/lua-error.ts";
 import type { Transport } from "../net/transport.ts";
 import type { ConstructResult } from "../plugins/ai-proxy-multi/construct-upstream.ts";
 import type { Instance, Upstream } from "../plugins/ai-proxy-multi/types.ts";
+import { NO_TRACE, type PoolsSnapshot, type TimerName, type Tracer } from "../trace.ts";
 import type { ManagerBehaviour } from "./behaviour.ts";
 import { Checker } from "./checker.ts";
 
@@ -29,6 +30,8 @@ export interface ManagerEnv {
   fetchLatestConf(resourcePath: string): ConfigItem | undefined;
   /** Plugins that build upstreams for checkers, by name. */
   plugins: Record<string, UpstreamConstructor>;
+  /** Ticks and checker lifecycle on the run's timeline (and, through the checkers, probes). */
+  trace?: Tracer;
 }
 
 const pluginNames = new Map<string, string | undefined>();
@@ -73,15 +76,25 @@ export class HealthCheckManager {
    * answer for one object stays the same; the timers ask every second.
    */
   private readonly located = new WeakMap<object, Map<string, Instance | undefined>>();
+  private readonly trace: Tracer;
 
   constructor(
     private readonly env: ManagerEnv,
     private readonly behaviour: ManagerBehaviour,
-  ) {}
+  ) {
+    this.trace = env.trace ?? NO_TRACE;
+  }
 
   start(): void {
-    this.timers.push(this.env.clock.every(TIMER_INTERVAL_MS, () => this.protectedRun("timer_create_checker", this.behaviour.lines.createFailed, () => this.timerCreateChecker())));
-    this.timers.push(this.env.clock.every(TIMER_INTERVAL_MS, () => this.protectedRun("timer_working_pool_check", this.behaviour.lines.workingFailed, () => this.timerWorkingPoolCheck())));
+    this.timers.push(this.env.clock.every(TIMER_INTERVAL_MS, () => this.protectedRun("create", "timer_create_checker", this.behaviour.lines.createFailed, () => this.timerCreateChecker())));
+    this.timers.push(this.env.clock.every(TIMER_INTERVAL_MS, () => this.protectedRun("working", "timer_working_pool_check", this.behaviour.lines.workingFailed, () => this.timerWorkingPoolCheck())));
+  }
+
+  /** Both pools as plain data, for the timeline. */
+  poolsSnapshot(): PoolsSnapshot {
+    const working: PoolsSnapshot["working"] = {};
+    for (const [path, item] of this.workingPool) working[path] = { version: item.version, checker: String(item.checker) };
+    return { waiting: Object.fromEntries(this.waitingPool), working };
   }
 
   stop(): void {
@@ -110,12 +123,15 @@ export class HealthCheckManager {
   }
 
   /** ngx.timer.every's callback: a pcall whose failure is logged and ends this tick's loop. */
-  private async protectedRun(name: string, line: number, body: () => void): Promise<void> {
+  private async protectedRun(timer: TimerName, name: string, line: number, body: () => void): Promise<void> {
+    let error: string | undefined;
     try {
       body();
     } catch (e) {
-      this.env.log.write("error", { file: FILE, line }, `failed to run ${name}: ${errorText(e)}`, "ngx.timer");
+      error = errorText(e);
+      this.env.log.write("error", { file: FILE, line }, `failed to run ${name}: ${error}`, "ngx.timer");
     }
+    this.trace.tick(timer, error, () => this.poolsSnapshot());
   }
 
   /**
@@ -220,6 +236,7 @@ export class HealthCheckManager {
       if (existing && !existing.checker.dead && upstream.checks && deepEqual(existing.checks, upstream.checks)) {
         this.syncTargets(existing.checker, upstream);
         this.workingPool.set(resourcePath, { version: resourceVer, checker: existing.checker, checks: upstream.checks });
+        this.trace.checker("kept", String(existing.checker), resourcePath, { version: resourceVer });
         return;
       }
       const checker = this.createChecker(upstream);
@@ -227,11 +244,13 @@ export class HealthCheckManager {
         if (existing) {
           this.retire(existing.checker, true);
           this.workingPool.delete(resourcePath);
+          this.trace.checker("destroyed", String(existing.checker), resourcePath, { version: existing.version });
         }
         return;
       }
       this.workingPool.set(resourcePath, { version: resourceVer, checker, checks: upstream.checks });
       if (existing) this.retire(existing.checker, true);
+      this.traceCreated(checker, resourcePath, resourceVer, existing);
       return;
     }
 
@@ -239,6 +258,13 @@ export class HealthCheckManager {
     const checker = this.createChecker(upstream);
     if (!checker) return;
     this.workingPool.set(resourcePath, { version: resourceVer, checker, checks: upstream.checks });
+    this.traceCreated(checker, resourcePath, resourceVer, existing);
+  }
+
+  /** A new checker for a path that already had one is a rebuild (the old one is retired). */
+  private traceCreated(checker: Checker, resourcePath: string, version: string, replaced: WorkingItem | undefined): void {
+    if (replaced) this.trace.checker("rebuilt", String(checker), resourcePath, { version, previous: String(replaced.checker) });
+    else this.trace.checker("created", String(checker), resourcePath, { version });
   }
 
   timerWorkingPoolCheck(): void {
@@ -265,6 +291,7 @@ export class HealthCheckManager {
       if (destroy) {
         this.workingPool.delete(resourcePath);
         this.retire(item.checker, true);
+        this.trace.checker("destroyed", String(item.checker), resourcePath, { version: item.version });
       }
     }
   }

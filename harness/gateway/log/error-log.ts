@@ -1,5 +1,6 @@
 import { appendFileSync } from "node:fs";
 import type { Clock } from "../clock/clock.ts";
+import type { Tracer } from "../trace.ts";
 
 export type LogLevel = "debug" | "info" | "notice" | "warn" | "error";
 
@@ -16,6 +17,8 @@ export interface LogLine {
   context: string;
   /** The line as nginx writes it. */
   text: string;
+  /** The worker that wrote it. */
+  pid?: number;
 }
 
 export interface LogSource {
@@ -59,6 +62,8 @@ export interface ErrorLogOptions {
   file?: string;
   /** Also hand every line to this sink (serve mode prints to stdout). */
   sink?: (text: string) => void;
+  /** Also put every kept line on the run's timeline. */
+  trace?: Tracer;
   pid?: number;
 }
 
@@ -73,18 +78,42 @@ export class ErrorLog {
   }
 
   write(level: LogLevel, source: LogSource, message: string, context = "ngx.timer"): void {
-    if (LEVEL_RANK[level] < this.minRank) return;
-    const time = this.opts.clock.now();
-    const pid = this.opts.pid ?? 4242;
-    const fn = source.fn ? `${source.fn}(): ` : "";
-    this.connection += 1;
-    const text =
-      `${formatLogTime(time)} [${level}] ${pid}#${pid}: *${this.connection} [lua] ` +
-      `${source.file}:${source.line}: ${fn}${message}, context: ${context}`;
-    const entry: LogLine = { time, level, file: source.file, line: source.line, message, context, text };
+    const entry: LuaLogEntry = { level, file: source.file, line: source.line, message, suffix: context.startsWith("client:") ? context : `context: ${context}` };
     if (source.fn) entry.fn = source.fn;
-    this.lines.push(entry);
+    this.writeEntry(entry);
+  }
+
+  /**
+   * A line as ngx_lua writes it: `[lua] file:line: fn(): message` (no `[lua]` part for lines
+   * nginx writes itself), then `, context: ngx.timer` or a request's `, client: ...` part.
+   */
+  writeEntry(e: LuaLogEntry): void {
+    if (LEVEL_RANK[e.level] < this.minRank) return;
+    const time = e.time ?? this.opts.clock.now();
+    const pid = e.pid ?? this.opts.pid ?? 4242;
+    this.connection += 1;
+    const where = e.file !== undefined ? `[lua] ${e.file}:${e.line ?? 0}: ${e.fn ? `${e.fn}(): ` : ""}` : "";
+    const text = `${formatLogTime(time)} [${e.level}] ${pid}#${pid}: *${this.connection} ${where}${e.message}, ${e.suffix}`;
+    const context = e.suffix.startsWith("context: ") ? e.suffix.slice("context: ".length) : e.suffix;
+    const line: LogLine = { time, level: e.level, file: e.file ?? "", line: e.line ?? 0, message: e.message, context, text, pid };
+    if (e.fn) line.fn = e.fn;
+    this.lines.push(line);
     if (this.opts.file) appendFileSync(this.opts.file, text + "\n");
     this.opts.sink?.(text);
+    this.opts.trace?.log(e.level, text, time);
   }
+}
+
+export interface LuaLogEntry {
+  level: LogLevel;
+  /** Basename of the Lua source; absent for lines nginx writes itself (no `[lua]` part). */
+  file?: string;
+  line?: number;
+  fn?: string;
+  message: string;
+  /** `context: ngx.timer`, or a request's `client: ..., server: ..., request: "..."`. */
+  suffix: string;
+  pid?: number;
+  /** When it was logged (ms), if not now: a Lua worker runs ahead of the clock between other timers. */
+  time?: number;
 }

@@ -12,6 +12,7 @@
  *     one tick have passed.
  */
 import { CHECK_DEFAULTS } from "../../gateway/healthcheck/checker.ts";
+import { ModelEngine } from "../../gateway/model-engine.ts";
 import type { LifecycleModel, LifecycleReal, RouteModel, Violation } from "./model.ts";
 import { backendIp, type BackendName } from "./world.ts";
 
@@ -76,12 +77,37 @@ export function checkCrash(r: LifecycleReal): Violation | undefined {
   return undefined;
 }
 
+/** A working checker as the invariants read it. */
+interface Working {
+  version: string;
+  dead: boolean;
+  /** The checker's identity (`checker#N`). */
+  checker: string;
+  targets: Iterable<{ ip: string; port: number; healthy: boolean }>;
+}
+
+/**
+ * The working checkers by resource path, in pool order. The model engine's are read from its
+ * manager in place: building the control API's pools and checkers views after every command was
+ * a sizeable part of a model run. Other engines answer through those views.
+ */
+async function workingCheckers(r: LifecycleReal): Promise<Map<string, Working>> {
+  const out = new Map<string, Working>();
+  const engine = r.target.gateway.engine;
+  if (engine instanceof ModelEngine) {
+    for (const [path, item] of engine.manager.workingPool) out.set(path, { version: item.version, dead: item.checker.dead, checker: String(item.checker), targets: item.checker.targetStates() });
+    return out;
+  }
+  const [pools, checkers] = await Promise.all([r.target.pools(), r.target.checkers()]);
+  const nodes = new Map(checkers.map((c) => [c.name, c.nodes.map((n) => ({ ip: n.ip, port: n.port, healthy: n.status === "healthy" }))]));
+  for (const [path, w] of Object.entries(pools!.working)) out.set(path, { ...w, targets: nodes.get(path) ?? [] });
+  return out;
+}
+
 export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Promise<Violation | undefined> {
   const crash = checkCrash(r);
   if (crash) return crash;
-  // The manager's working pool as it is: what the control API's pools and checkers views are
-  // built from, read after every command without building them.
-  const working = r.target.gateway.manager.workingPool;
+  const working = await workingCheckers(r);
   coverage.steps += 1;
 
   let multi = false;
@@ -91,7 +117,7 @@ export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Prom
     for (let i = 0; i < route.instances.length; i++) {
       const w = working.get(resourcePath(r.prefix, id, i));
       if (route.instances.length < 2 && !w) continue;
-      if (!w || w.checker.dead) return { invariant: 2, kind: "missing", route: id, instance: i, detail: `route ${id} instance ${i}: no working checker ${m.now - route.lastRequest} ms after a request (route modifiedIndex ${mi})` };
+      if (!w || w.dead) return { invariant: 2, kind: "missing", route: id, instance: i, detail: `route ${id} instance ${i}: no working checker ${m.now - route.lastRequest} ms after a request (route modifiedIndex ${mi})` };
       if (!isCurrent(w.version, mi)) return { invariant: 2, kind: "stale", route: id, instance: i, detail: `route ${id} instance ${i}: working checker at version ${w.version}, route modifiedIndex is ${mi}` };
       if (route.instances.length >= 2) {
         multi = true;
@@ -117,7 +143,7 @@ export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Prom
   const seen = new Map<string, number>();
   for (const [name, w] of working) {
     const p = PATH.exec(name);
-    if (!p || w.checker.dead) continue;
+    if (!p || w.dead) continue;
     const [id, index] = [p[1]!, Number(p[2])];
     const route = m.routes.get(id);
     const ins = route?.instances[index];
@@ -125,7 +151,7 @@ export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Prom
     const active = ins.checks?.active;
     const failures = active?.unhealthy?.tcp_failures ?? CHECK_DEFAULTS.unhealthy.tcp_failures;
     const interval = (active?.healthy?.interval ?? CHECK_DEFAULTS.healthy.interval) * 1000;
-    for (const node of w.checker.targetStates()) {
+    for (const node of w.targets) {
       const key = `${w.checker}|${node.ip}:${node.port}`;
       const since = r.seen.get(key) ?? m.now;
       seen.set(key, since);

@@ -8,6 +8,8 @@
 import fc from "fast-check";
 import { MemoryStore } from "../../gateway/config/memory-store.ts";
 import type { Store } from "../../gateway/config/store.ts";
+import type { GatewayVersion } from "../../gateway/engine.ts";
+import { modelVersion } from "../../gateway/model-engine.ts";
 import { getProfile } from "../../gateway/versions/index.ts";
 import type { VersionProfile } from "../../gateway/versions/profile.ts";
 import { InprocTarget } from "../../targets/inproc.ts";
@@ -83,11 +85,19 @@ type Cmd = fc.AsyncCommand<LifecycleModel, LifecycleReal, false>;
 
 let prefixSeq = 0;
 
-async function newWorld(profile: VersionProfile, store?: () => Store): Promise<{ model: LifecycleModel; real: LifecycleReal; close: () => Promise<void> }> {
+/** A model profile (or its name) stands for the model engine at that profile. */
+export type LifecycleSubject = GatewayVersion | VersionProfile | string;
+
+function asVersion(v: LifecycleSubject): GatewayVersion {
+  if (typeof v === "string") return modelVersion(getProfile(v));
+  return "createEngine" in v ? v : modelVersion(v);
+}
+
+async function newWorld(version: GatewayVersion, store?: () => Store, seed = 1): Promise<{ model: LifecycleModel; real: LifecycleReal; close: () => Promise<void> }> {
   const own = store === undefined;
   const kv = own ? new MemoryStore("lifecycle in-memory store") : store();
   const prefix = own ? "/apisix" : `/lifecycle-${process.pid}-${Date.now().toString(36)}-${++prefixSeq}`;
-  const target = await InprocTarget.create({ profile, store: kv, prefix, backends: lifecycleBackends(), hosts: LIFECYCLE_HOSTS, network: "simulated" });
+  const target = await InprocTarget.create({ version, seed, store: kv, prefix, backends: lifecycleBackends(), hosts: LIFECYCLE_HOSTS, network: "simulated" });
   const real: LifecycleReal = { target, prefix, modifiedIndex: new Map(), logCursor: 0, seen: new Map(), steps: [] };
   return {
     model: initialModel(),
@@ -100,9 +110,8 @@ async function newWorld(profile: VersionProfile, store?: () => Store): Promise<{
 }
 
 /** Run commands the way asyncModelRun does (skipping those whose check fails), recording them. */
-export async function replay(profile: VersionProfile | string, cmds: Iterable<Cmd>, store?: () => Store): Promise<LifecycleTrace> {
-  const p = typeof profile === "string" ? getProfile(profile) : profile;
-  const world = await newWorld(p, store);
+export async function replay(subject: LifecycleSubject, cmds: Iterable<Cmd>, store?: () => Store, seed = 1): Promise<LifecycleTrace> {
+  const world = await newWorld(asVersion(subject), store, seed);
   const trace: LifecycleTrace = { steps: world.real.steps };
   try {
     for (const c of cmds) {
@@ -118,14 +127,15 @@ export async function replay(profile: VersionProfile | string, cmds: Iterable<Cm
   return trace;
 }
 
-export function lifecycleProperty(profile: VersionProfile, opts: Pick<LifecycleOptions, "store" | "maxCommands" | "size" | "skip" | "instancePool" | "replayPath"> & { seed?: number } = {}) {
+export function lifecycleProperty(subject: LifecycleSubject, opts: Pick<LifecycleOptions, "store" | "maxCommands" | "size" | "skip" | "instancePool" | "replayPath"> & { seed?: number } = {}) {
+  const version = asVersion(subject);
   const src = worldSource(opts.seed ?? 0, opts.instancePool);
   return fc.asyncProperty(firstPutRouteArb(src), fc.commands(commandArbs(src), {
     maxCommands: opts.maxCommands ?? 25,
     size: opts.size ?? "medium",
     ...(opts.replayPath !== undefined ? { replayPath: opts.replayPath } : {}),
   }), async (first, cmds) => {
-    const world = await newWorld(profile, opts.store);
+    const world = await newWorld(version, opts.store, opts.seed);
     try {
       // Spreading keeps fast-check's command wrappers, so it still knows which commands ran.
       await fc.asyncModelRun(() => ({ model: world.model, real: world.real }), [first, ...cmds]);
@@ -138,9 +148,9 @@ export function lifecycleProperty(profile: VersionProfile, opts: Pick<LifecycleO
   });
 }
 
-export async function checkLifecycle(profile: VersionProfile | string, opts: LifecycleOptions): Promise<LifecycleVerdict> {
+export async function checkLifecycle(subject: LifecycleSubject, opts: LifecycleOptions): Promise<LifecycleVerdict> {
   const started = performance.now();
-  const p = typeof profile === "string" ? getProfile(profile) : profile;
+  const p = asVersion(subject);
   const params: fc.Parameters<[Cmd, Iterable<Cmd>]> = { numRuns: opts.runs, seed: opts.seed };
   if (opts.path !== undefined) params.path = opts.path;
   const details = await fc.check(lifecycleProperty(p, opts), params);
@@ -159,7 +169,7 @@ export async function checkLifecycle(profile: VersionProfile | string, opts: Lif
     const [first, rest] = details.counterexample;
     const hint = /\/\*replayPath="([^"]*)"\*\//.exec(String(rest))?.[1];
     if (hint !== undefined) verdict.replayPath = hint;
-    const trace = await replay(p, [first, ...rest], opts.store);
+    const trace = await replay(p, [first, ...rest], opts.store, opts.seed);
     verdict.trace = trace;
     verdict.counterexample = trace.steps.map(describeStep);
     if (trace.violation) verdict.violation = describeViolation(trace.violation);

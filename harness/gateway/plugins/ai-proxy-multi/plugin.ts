@@ -1,12 +1,11 @@
 import type { ConfigItem } from "../../config/config-cache.ts";
 import type { Checker } from "../../healthcheck/checker.ts";
 import type { HealthCheckManager, UpstreamConstructor } from "../../healthcheck/manager.ts";
-import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../../http-types.ts";
+import { jsonResponse, type GatewayRequest, type GatewayResponse } from "../../http-types.ts";
 import type { Transport } from "../../net/transport.ts";
-import { getProvider } from "../../providers/providers.ts";
 import type { VersionProfile } from "../../versions/profile.ts";
 import type { ConstructResult } from "./construct-upstream.ts";
-import { parseEndpointAsUrl } from "./endpoint.ts";
+import { forwardToInstance } from "./forward.ts";
 import { ServerPicker } from "./picker.ts";
 import type { PluginEnv } from "./runtime-fields.ts";
 import type { AiProxyMultiConf, DnsNode, Instance } from "./types.ts";
@@ -19,8 +18,7 @@ export interface AiProxyMultiEnv extends PluginEnv {
   fetchLatestConf(resourcePath: string): ConfigItem | undefined;
 }
 
-/** Which instance served a request, for observations. */
-export const INSTANCE_HEADER = "x-harness-instance";
+export { INSTANCE_HEADER } from "./forward.ts";
 
 /**
  * The ai-proxy-multi plugin: picks an instance for each chat request (skipping instances whose
@@ -100,19 +98,6 @@ export class AiProxyMulti implements UpstreamConstructor {
     } catch (e) {
       return jsonResponse(500, { error_msg: (e as Error).message });
     }
-    const endpoint = instance.override?.endpoint ? parseEndpointAsUrl(instance.override.endpoint) : undefined;
-    let path = endpoint?.path && endpoint.path !== "/" ? endpoint.path : getProvider(instance.provider).chatPath(instance);
-    const query = new URLSearchParams(endpoint?.query ?? "");
-    for (const [k, v] of Object.entries(instance.auth?.query ?? {})) query.set(k, v);
-    if ([...query].length > 0) path += `?${query.toString()}`;
-    const headers: Record<string, string> = { "content-type": headerOf(req, "content-type") ?? "application/json", host: node.domain ?? node.host };
-    for (const [k, v] of Object.entries(instance.auth?.header ?? {})) headers[k.toLowerCase()] = v;
-    try {
-      const res = await this.env.transport.forward({ ip: node.host, port: node.port, scheme: node.scheme, method: "POST", path, headers, body: req.body, timeoutMs: 5000 });
-      return { status: res.status, headers: { ...res.headers, [INSTANCE_HEADER]: instance.name }, body: res.body };
-    } catch (e) {
-      this.env.log.write("error", { file: "plugins/ai-proxy/base.lua", line: 120, fn: "before_proxy" }, `failed to send request to LLM service: ${(e as Error).message}`, "client");
-      return { ...jsonResponse(502, { error_msg: `failed to send request to LLM service: ${(e as Error).message}` }), headers: { "content-type": "application/json", [INSTANCE_HEADER]: instance.name } };
-    }
+    return forwardToInstance(instance, node, req, this.env);
   }
 }

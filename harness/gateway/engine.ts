@@ -1,0 +1,104 @@
+import type { Clock } from "./clock/clock.ts";
+import type { ConfigCache, ConfigItem } from "./config/config-cache.ts";
+import type { GatewayRequest, GatewayResponse } from "./http-types.ts";
+import type { ErrorLog, LogLevel } from "./log/error-log.ts";
+import type { Transport } from "./net/transport.ts";
+import type { Resolver } from "./resolver/resolver.ts";
+import type { Tracer } from "./trace.ts";
+
+/**
+ * What runs APISIX's code inside the gateway. The world around it (store, config cache, Admin
+ * API, router, backends, resolver, clock, error log) is the same for every engine:
+ * - `model`: our TypeScript model of ai-proxy-multi, the health-check manager and the checker;
+ * - `lua`: APISIX's own Lua at a version, run by LuaJIT worker processes.
+ */
+export type EngineKind = "model" | "lua";
+
+export interface EngineEnv {
+  clock: Clock;
+  log: ErrorLog;
+  transport: Transport;
+  resolver: Resolver;
+  config: ConfigCache;
+  /** etcd key prefix (APISIX's default is /apisix). */
+  prefix: string;
+  logLevel: LogLevel;
+  /** Decides what APISIX leaves to chance (pool order, picker start, DNS pick). */
+  seed: number;
+  /** nginx worker processes (each with its own config objects, pools and timers). */
+  workers: number;
+  /**
+   * The run's timeline: an engine reports manager ticks (with the pools after each), checker
+   * lifecycle, probes and health changes through it (admin writes, requests and log lines are
+   * recorded by the gateway). A no-op unless the run records a timeline.
+   */
+  trace: Tracer;
+}
+
+export interface CheckerNode {
+  ip: string;
+  port: number;
+  hostname?: string;
+  status: string;
+  counter: Record<string, number>;
+}
+
+export interface CheckerView {
+  /** The resource path the checker belongs to. */
+  name: string;
+  type: string;
+  nodes: CheckerNode[];
+}
+
+export interface PoolsView {
+  waiting: Record<string, string>;
+  working: Record<string, { version: string; checker: string; dead: boolean }>;
+}
+
+/** The health-check state of one worker, as the harness looks at it. */
+export interface WorkerState {
+  worker: number;
+  pid: number;
+  pools: PoolsView;
+  checkers: CheckerView[];
+}
+
+/** A plugin conf checked as the Admin API checks it: the conf with defaults, or the error. */
+export type PluginCheck = { ok: true; conf: unknown } | { ok: false; error: string };
+
+export interface Engine {
+  readonly kind: EngineKind;
+  /** One line for run records: version, sources, workers. */
+  readonly description: string;
+  start(): Promise<void>;
+  /** The access phase of the route's plugins and the proxying of the request. */
+  handle(route: ConfigItem, req: GatewayRequest, worker?: number): Promise<GatewayResponse>;
+  /** The plugin's check_schema, as the Admin API runs it before storing a route. */
+  checkPlugin(name: string, conf: unknown): Promise<PluginCheck>;
+  /** Pools and checkers of each worker. */
+  inspect(): Promise<WorkerState[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A version under test on an engine: a model profile ("3.15.0", "suggested") or APISIX's Lua
+ * at a source ("3.15.0", "HEAD", "worktree", "3.16.0+fix.diff").
+ */
+export interface GatewayVersion {
+  readonly name: string;
+  readonly engine: EngineKind;
+  /** One line for listings. */
+  readonly summary: string;
+  /** The `harness serve` options (besides --version) that rebuild this version in a child. */
+  readonly serveArgs: string[];
+  createEngine(env: EngineEnv): Engine;
+}
+
+/** Lua errors in a request (not caught by APISIX) fail the run: the report carries the traceback. */
+export class LuaRequestError extends Error {
+  constructor(readonly traceback: string) {
+    super(`Lua error in a request: ${traceback}`);
+  }
+}
+
+export type { ConfigItem, GatewayRequest, GatewayResponse, LogLevel };

@@ -1,0 +1,271 @@
+import type { TimerHandle } from "../clock/clock.ts";
+import type { ConfigChange, ConfigItem } from "../config/config-cache.ts";
+import { LuaRequestError, type CheckerView, type Engine, type EngineEnv, type GatewayVersion, type PluginCheck, type WorkerState } from "../engine.ts";
+import type { GatewayRequest, GatewayResponse } from "../http-types.ts";
+import type { LogLevel } from "../log/error-log.ts";
+import { endpointNode, parseEndpointAsUrl, resolveDomain } from "../plugins/ai-proxy-multi/endpoint.ts";
+import { forwardToInstance, INSTANCE_HEADER } from "../plugins/ai-proxy-multi/forward.ts";
+import type { DnsNode, Instance } from "../plugins/ai-proxy-multi/types.ts";
+import type { CheckerAction, PoolsSnapshot, TimerName, TraceEvent } from "../trace.ts";
+import { SharedDict } from "../shared-dict.ts";
+import { RUNTIME_DIR, takeWorker, type LuaLogEvent, type LuaWorker } from "./lua-worker.ts";
+import { luaRuntime, type LuaRuntime } from "./runtime.ts";
+import { resolveLuaTree, type LuaSources, type LuaTree } from "./sources.ts";
+import { WorldCalls } from "./world-calls.ts";
+
+/** The first worker's pid in log lines; worker k has BASE_PID + k. */
+const BASE_PID = 4242;
+/**
+ * A command that takes longer than this (real time) means a hung worker: it is killed and the run
+ * fails with its stderr. HARNESS_LUA_COMMAND_TIMEOUT_MS changes it (tests of a hang use a short one).
+ */
+const COMMAND_TIMEOUT_MS = Number(process.env.HARNESS_LUA_COMMAND_TIMEOUT_MS) || 15_000;
+
+interface Slot {
+  index: number;
+  pid: number;
+  worker: LuaWorker;
+  /** When the worker next needs the clock (ms), as its last reply said. */
+  next?: number;
+  /** The time its last advance ran up to: a next timer never falls at or before it. */
+  ranUntil: number;
+  wake?: TimerHandle;
+  /** A fire-and-forget command (config, events) failed: the next command reports it. */
+  failure?: Error;
+}
+
+interface RequestResult {
+  status?: number;
+  body?: string;
+  instance?: string;
+  node?: DnsNode;
+  conf?: Instance;
+  lua_error?: string;
+}
+
+interface InspectResult {
+  waiting: Record<string, string>;
+  working: Record<string, { version: string; checker: string; dead: boolean; type: string; targets: { ip: string; port: number; hostname?: string; status: string; counter?: Record<string, number> }[] }>;
+}
+
+/**
+ * APISIX's own Lua as the gateway's engine: one LuaJIT process per worker runs the unmodified
+ * healthcheck_manager.lua, ai-proxy-multi.lua and lua-resty-healthcheck of a version, fed by the
+ * gateway's config cache and clock; the mock backends answer its probes.
+ */
+export class LuaEngine implements Engine {
+  readonly kind = "lua" as const;
+  private readonly slots: Slot[] = [];
+  private readonly calls: WorldCalls;
+  private readonly sharedDicts = new Map<string, SharedDict>();
+  private stopped = false;
+
+  constructor(
+    readonly tree: LuaTree,
+    private readonly runtime: LuaRuntime,
+    private readonly env: EngineEnv,
+  ) {
+    this.calls = new WorldCalls({ transport: env.transport, clock: env.clock, sharedDicts: this.sharedDicts });
+  }
+
+  get description(): string {
+    const hc = `lua-resty-healthcheck ${this.tree.healthcheck.version}`;
+    return `lua ${this.tree.name} (${this.tree.origin}; ${hc}; ${this.env.workers} worker(s); hash seed ${this.runtime.preload ? this.env.seed : "unseeded"})`;
+  }
+
+  private argv(): string[] {
+    return [...(this.runtime.setarch ?? []), this.runtime.luajit, `${RUNTIME_DIR}main.lua`];
+  }
+
+  private spawnEnv(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: "C" };
+    if (this.runtime.preload) {
+      env.LD_PRELOAD = this.runtime.preload;
+      env.HARNESS_HASH_SEED = String(this.env.seed);
+    }
+    return env;
+  }
+
+  async start(): Promise<void> {
+    for (let i = 0; i < this.env.workers; i++) {
+      const pid = BASE_PID + i;
+      const index = i;
+      const boot = {
+        apisix_root: this.tree.apisixRoot,
+        apisix_version: this.tree.name,
+        dep_dirs: this.tree.depDirs,
+        worker_id: i,
+        worker_count: this.env.workers,
+        pid,
+        log_level: this.env.logLevel,
+      };
+      const worker = takeWorker({ argv: this.argv(), env: this.spawnEnv(), commandTimeoutMs: COMMAND_TIMEOUT_MS, init: boot });
+      worker.attach({
+        call: (msg) => this.calls.answer(index, msg),
+        log: (ev) => this.log(pid, ev),
+        notify: (msg) => this.notify(index, msg),
+      });
+      this.slots.push({ index: i, pid, worker, ranUntil: -Infinity });
+    }
+    const start = { prefix: this.env.prefix, hosts: this.env.resolver.entries(), trace: this.env.trace.on };
+    await Promise.all(this.slots.map((s) => this.run(s, "start", { ...start, seed: this.env.seed * 1000 + s.index })));
+    this.env.config.subscribe((change) => this.configChanged(change));
+  }
+
+  private log(pid: number, ev: LuaLogEvent): void {
+    const entry: Parameters<typeof this.env.log.writeEntry>[0] = { level: ev.level as LogLevel, message: ev.msg, suffix: ev.ctx, pid };
+    if (ev.t !== undefined) entry.time = ev.t;
+    if (!ev.raw) {
+      entry.file = ev.file ?? "?";
+      entry.line = ev.line ?? 0;
+      if (ev.fn) entry.fn = ev.fn;
+    }
+    this.env.log.writeEntry(entry);
+  }
+
+  /** resty.events posts from one worker reach every other worker; timeline events go to the tracer. */
+  private notify(from: number, msg: Record<string, unknown>): void {
+    if (msg.ev === "trace") return this.traced(from, msg);
+    if (msg.ev !== "event") return;
+    for (const s of this.slots) if (s.index !== from) this.background(s, "event", { source: msg.source, event: msg.event, data: msg.data });
+  }
+
+  private traced(from: number, m: Record<string, unknown>): void {
+    const t = Number(m.t);
+    const worker = this.env.workers > 1 ? { worker: from } : {};
+    const str = (v: unknown): string => String(v);
+    switch (m.kind) {
+      case "tick": {
+        const pools = m.pools as PoolsSnapshot;
+        const e: TraceEvent = { lane: "tick", t, timer: m.timer as TimerName, ok: m.error === undefined, pools: { waiting: pools.waiting ?? {}, working: pools.working ?? {} }, ...worker };
+        if (m.error !== undefined) e.error = str(m.error);
+        return this.env.trace.stamped(e);
+      }
+      case "checker": {
+        const e: TraceEvent = { lane: "checker", t, action: m.action as CheckerAction, checker: str(m.checker), resource: str(m.resource), ...worker };
+        if (m.version !== undefined) e.version = str(m.version);
+        if (m.previous !== undefined) e.previous = str(m.previous);
+        return this.env.trace.stamped(e);
+      }
+      case "probe":
+        return this.env.trace.stamped({ lane: "probe", t, checker: str(m.checker), target: str(m.target), result: str(m.result), ok: m.ok === true });
+      case "health":
+        return this.env.trace.stamped({ lane: "health", t, checker: str(m.checker), target: str(m.target), healthy: m.healthy === true });
+    }
+  }
+
+  /** Run a command and re-arm the worker's clock timer from its reply. */
+  private async run(slot: Slot, cmd: string, payload: Record<string, unknown> = {}): Promise<unknown> {
+    if (slot.failure) {
+      const f = slot.failure;
+      slot.failure = undefined;
+      throw f;
+    }
+    const reply = await slot.worker.command(cmd, { ...payload, now_ms: this.env.clock.now() });
+    slot.next = reply.next;
+    this.arm(slot);
+    return reply.result;
+  }
+
+  private background(slot: Slot, cmd: string, payload: Record<string, unknown>): void {
+    this.run(slot, cmd, payload).catch((e: Error) => {
+      if (!this.stopped) slot.failure ??= e;
+    });
+  }
+
+  private arm(slot: Slot): void {
+    slot.wake?.cancel();
+    slot.wake = undefined;
+    if (this.stopped || slot.next === undefined) return;
+    const due = Math.max(slot.next, slot.ranUntil + 1);
+    slot.wake = this.env.clock.after(Math.max(0, due - this.env.clock.now()), async () => {
+      slot.wake = undefined;
+      // Run ahead up to the clock's next other timer: nothing else can happen in between.
+      slot.ranUntil = this.env.clock.horizon();
+      await this.run(slot, "advance", { until_ms: slot.ranUntil });
+    });
+  }
+
+  private configChanged(change: ConfigChange): void {
+    const item = (i: ConfigItem) => ({ key: i.key, value: i.raw, modifiedIndex: i.modifiedIndex, createdIndex: i.createdIndex });
+    const payload =
+      change.kind === "reload"
+        ? { reload: change.items.map(item) }
+        : change.kind === "put"
+          ? { ops: [{ op: "put", ...item(change.item) }] }
+          : { ops: [{ op: "delete", key: change.key }] };
+    for (const s of this.slots) this.background(s, "config", payload);
+  }
+
+  async handle(route: ConfigItem, req: GatewayRequest, worker = 0): Promise<GatewayResponse> {
+    const slot = this.slots[worker % this.slots.length]!;
+    const r = (await this.run(slot, "request", { route: route.key, method: req.method, uri: req.path.split("?")[0], headers: req.headers, body: req.body })) as RequestResult;
+    if (r.lua_error) throw new LuaRequestError(r.lua_error);
+    if (r.status !== undefined) return { status: r.status, headers: { "content-type": "text/plain" }, body: r.body ?? "" };
+    if (!r.conf) return { status: 500, headers: {}, body: "ai-proxy-multi picked no instance" };
+    const node = r.node ?? this.defaultNode(r.conf);
+    const res = await forwardToInstance(r.conf, node, req, { transport: this.env.transport, log: this.env.log });
+    res.headers[INSTANCE_HEADER] = r.instance ?? r.conf.name;
+    return res;
+  }
+
+  /** Where an instance without a resolved node goes (one instance: no pick_target ran). */
+  private defaultNode(instance: Instance): DnsNode {
+    return resolveDomain(endpointNode(instance, parseEndpointAsUrl), this.env.resolver).nodes[0]!;
+  }
+
+  async checkPlugin(name: string, conf: unknown): Promise<PluginCheck> {
+    const r = (await this.run(this.slots[0]!, "check_schema", { plugin: name, conf: JSON.stringify(conf) })) as { ok: boolean; err?: string; conf?: string; unknown?: boolean };
+    if (r.unknown) return { ok: false, error: `unknown plugin [${name}]` };
+    if (!r.ok) return { ok: false, error: `failed to check the configuration of plugin ${name} err: ${r.err ?? "invalid"}` };
+    return { ok: true, conf: r.conf !== undefined ? JSON.parse(r.conf) : conf };
+  }
+
+  async inspect(): Promise<WorkerState[]> {
+    return Promise.all(
+      this.slots.map(async (s) => {
+        const r = (await this.run(s, "inspect")) as InspectResult;
+        const working: WorkerState["pools"]["working"] = {};
+        const checkers: CheckerView[] = [];
+        for (const [path, w] of Object.entries(r.working ?? {})) {
+          working[path] = { version: w.version, checker: w.checker, dead: w.dead };
+          checkers.push({
+            name: path,
+            type: w.type,
+            nodes: (w.targets ?? []).map((t) => {
+              const n: CheckerView["nodes"][number] = { ip: t.ip, port: t.port, status: t.status, counter: t.counter ?? {} };
+              if (t.hostname !== undefined) n.hostname = t.hostname;
+              return n;
+            }),
+          });
+        }
+        return { worker: s.index, pid: s.pid, pools: { waiting: r.waiting ?? {}, working }, checkers };
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const s of this.slots) s.wake?.cancel();
+    await Promise.all(this.slots.map((s) => s.worker.close()));
+  }
+}
+
+/** APISIX's Lua at a source as a version under test. */
+export function luaVersion(tree: LuaTree, sources: LuaSources): GatewayVersion & { tree: LuaTree } {
+  const runtime = luaRuntime();
+  return {
+    name: tree.name,
+    engine: "lua",
+    summary: `APISIX's Lua from ${tree.origin}`,
+    serveArgs: ["--engine", "lua", "--apisix", sources.apisix, "--lua-deps", sources.luaDeps],
+    tree,
+    createEngine: (env) => new LuaEngine(tree, runtime, env),
+  };
+}
+
+/** `--versions` for the lua engine: each entry a version folder, a git ref, `worktree`, with `+patch`es. */
+export function luaVersions(specs: string[], sources: LuaSources): (GatewayVersion & { tree: LuaTree })[] {
+  luaRuntime();
+  return specs.map((s) => luaVersion(resolveLuaTree(s, sources), sources));
+}

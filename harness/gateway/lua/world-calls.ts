@@ -1,0 +1,110 @@
+import { Ajv, type ValidateFunction } from "ajv";
+import type { Clock } from "../clock/clock.ts";
+import type { Transport } from "../net/transport.ts";
+import { answerSharedDictCall, type SharedDict } from "../shared-dict.ts";
+import type { LuaCall } from "./lua-worker.ts";
+
+/**
+ * The answers to what the Lua side asks while it runs: socket operations of the checker's probes
+ * (answered by the mock backends through the gateway's transport), JSON Schema checks (APISIX's
+ * own schema tables, validated here), and the shared dicts when there are several workers.
+ */
+export interface WorldCallsEnv {
+  transport: Transport;
+  clock: Clock;
+  sharedDicts: Map<string, SharedDict>;
+}
+
+const REASONS: Record<number, string> = { 200: "OK", 201: "Created", 204: "No Content", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout" };
+
+/** A raw HTTP request as lua-resty-healthcheck writes it: request line, headers, blank line. */
+export function parseRawRequest(raw: string): { method: string; path: string; headers: [string, string][]; body: string } {
+  const end = raw.indexOf("\r\n\r\n");
+  const head = end >= 0 ? raw.slice(0, end) : raw;
+  const body = end >= 0 ? raw.slice(end + 4) : "";
+  const [requestLine = "", ...lines] = head.split("\r\n");
+  const [method = "GET", path = "/"] = requestLine.split(" ");
+  const headers: [string, string][] = [];
+  for (const l of lines) {
+    const i = l.indexOf(":");
+    if (i > 0) headers.push([l.slice(0, i).trim(), l.slice(i + 1).trim()]);
+  }
+  return { method, path, headers, body };
+}
+
+// APISIX's schema tables are the same in every run of a version: compile each once per process.
+const validators = new Map<string, ValidateFunction>();
+const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false, validateSchema: false, allowUnionTypes: true });
+
+function validatorFor(schemaText: string): ValidateFunction {
+  let v = validators.get(schemaText);
+  if (!v) {
+    v = ajv.compile(JSON.parse(schemaText) as object);
+    validators.set(schemaText, v);
+  }
+  return v;
+}
+
+/** core.schema.check's message shape: `property "a.b" validation failed: <why>`. */
+function schemaError(v: ValidateFunction): string {
+  const e = v.errors?.find((x) => !["if", "anyOf", "allOf", "oneOf", "then", "else"].includes(x.keyword)) ?? v.errors?.[0];
+  if (!e) return "invalid";
+  const where = e.instancePath ? `property "${e.instancePath.slice(1).replace(/\//g, ".")}" validation failed: ` : "";
+  if (e.keyword === "enum") return `${where}matches none of the enum values`;
+  if (e.keyword === "required") return `${where}property "${(e.params as { missingProperty: string }).missingProperty}" is required`;
+  return `${where}${e.message ?? "invalid"}`;
+}
+
+export class WorldCalls {
+  /** Schema texts by (worker, id): each worker numbers the tables it sends. */
+  private readonly schemas = new Map<string, string>();
+
+  constructor(private readonly env: WorldCallsEnv) {}
+
+  async answer(worker: number, msg: LuaCall): Promise<Record<string, unknown>> {
+    switch (msg.call) {
+      case "tcp":
+        return msg.op === "connect" ? this.connect(msg) : this.exchange(msg);
+      case "schema":
+        return this.schema(worker, msg);
+      case "shm":
+        return answerSharedDictCall(this.env.sharedDicts, this.env.clock, msg);
+      default:
+        return { err: `the harness answers no "${msg.call}" call` };
+    }
+  }
+
+  private async connect(msg: LuaCall): Promise<Record<string, unknown>> {
+    const r = await this.env.transport.probe({ ip: String(msg.ip), port: Number(msg.port), type: "tcp", path: "/", headers: [], timeoutMs: Number(msg.timeout ?? 60000) });
+    if (r.kind === "status") return { ok: true };
+    if (r.kind === "timeout") return { err: "timeout" };
+    return { err: "connection refused" };
+  }
+
+  private async exchange(msg: LuaCall): Promise<Record<string, unknown>> {
+    const req = parseRawRequest(String(msg.data ?? ""));
+    const host = req.headers.find(([k]) => k.toLowerCase() === "host")?.[1];
+    const headers = req.headers.filter(([k]) => !["host", "connection"].includes(k.toLowerCase())).map(([k, v]) => `${k}: ${v}`);
+    const probe = { ip: String(msg.ip), port: Number(msg.port), type: "http" as const, path: req.path, headers, timeoutMs: Number(msg.timeout ?? 60000) };
+    const r = await this.env.transport.probe(host !== undefined ? { ...probe, hostHeader: host } : probe);
+    if (r.kind === "timeout") return { err: "timeout" };
+    if (r.kind === "refused") return { err: "connection reset by peer" };
+    return { data: `HTTP/1.1 ${r.status} ${REASONS[r.status] ?? "Unknown"}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n` };
+  }
+
+  private schema(worker: number, msg: LuaCall): Record<string, unknown> {
+    const key = `${worker}:${String(msg.id)}`;
+    if (typeof msg.schema === "string") this.schemas.set(key, msg.schema);
+    const text = this.schemas.get(key);
+    if (!text) return { ok: false, err: `schema ${key} was never sent` };
+    let validate: ValidateFunction;
+    try {
+      validate = validatorFor(text);
+    } catch (e) {
+      return { ok: false, err: `the harness cannot compile this schema: ${(e as Error).message}` };
+    }
+    const value = JSON.parse(String(msg.value)) as unknown;
+    if (!validate(value)) return { ok: false, err: schemaError(validate) };
+    return { ok: true, filled: JSON.stringify(value) };
+  }
+}

@@ -1,0 +1,35 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { MemoryStore } from "../../harness/gateway/config/memory-store.ts";
+import { luaVersions } from "../../harness/gateway/lua/lua-engine.ts";
+import { closeIdleWorkers } from "../../harness/gateway/lua/lua-worker.ts";
+import { loadScenario } from "../../harness/runner/load.ts";
+import { runSuite } from "../../harness/runner/suite.ts";
+import { InprocFactory } from "../../harness/targets/inproc.ts";
+import { luaUnavailable, PATCHES, SOURCES } from "../helpers/lua.ts";
+
+const skip = luaUnavailable();
+afterAll(closeIdleWorkers);
+
+describe.skipIf(skip)(`scenarios on APISIX's own Lua${skip ? ` (skipped: ${skip})` : ""}`, () => {
+  it("the backports of 13322 and 13592 end the crash loop and log what the scenario says", async () => {
+    const names = ["3.15.0", "3.16.0", ...["13322", "13592"].flatMap((p) => ["3.15.0", "3.16.0"].map((v) => `${v}+${PATCHES}/${p}.diff`))];
+    const suite = await runSuite({
+      scenarios: [loadScenario("scenarios/13101-backports.yaml")],
+      versions: luaVersions(names, SOURCES),
+      factory: new InprocFactory(() => new MemoryStore(), "memory", "simulated"),
+      seed: 1,
+    });
+    expect(suite.runs.map((r) => [r.version.replace(PATCHES + "/", ""), r.outcome, r.failure?.message])).toEqual([
+      ["3.15.0", "reproduces", undefined],
+      ["3.16.0", "reproduces", undefined],
+      ["3.15.0+13322.diff", "passes", undefined],
+      ["3.16.0+13322.diff", "passes", undefined],
+      ["3.15.0+13592.diff", "passes", undefined],
+      ["3.16.0+13592.diff", "passes", undefined],
+    ]);
+    // The version-specific assertions ran (not skipped) on the patched versions.
+    const held = (version: string) => suite.runs.find((r) => r.version === version)!.steps.filter((s) => s.kind === "assert" && !s.summary.includes("skipped")).length;
+    expect(held(`3.16.0+${PATCHES}/13322.diff`)).toBe(4);
+    expect(held(`3.16.0+${PATCHES}/13592.diff`)).toBe(4);
+  });
+});
