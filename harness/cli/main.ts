@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { registerDiff } from "./diff.ts";
 import { registerImport } from "./import.ts";
 import { registerProps } from "./props.ts";
 import { registerRepro } from "./repro.ts";
@@ -18,6 +19,7 @@ registerRun(program);
 registerServe(program);
 registerProps(program);
 registerImport(program);
+registerDiff(program);
 
 try {
   await program.parseAsync(process.argv);

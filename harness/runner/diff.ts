@@ -1,0 +1,132 @@
+/**
+ * Differential runs: the same scenario on the model engine and on APISIX's own Lua, same seed,
+ * compared by verdict and by a normalised log signature. This is how the model's fidelity is
+ * measured rather than assumed.
+ */
+import type { GatewayVersion } from "../gateway/engine.ts";
+import type { TargetFactory } from "../targets/target.ts";
+import type { RunResult } from "./result.ts";
+import type { Scenario } from "./scenario.ts";
+import { runSuite } from "./suite.ts";
+
+/** One log line as both engines must agree on it: its second, level and text without what varies. */
+export interface SignatureLine {
+  second: number;
+  level: string;
+  text: string;
+}
+
+const PREFIX = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[\w+\] \d+#\d+: \*\d+ /;
+
+/**
+ * The parts of a line that say nothing about behaviour: time, pid and connection number (the
+ * prefix), each run's own etcd key prefix, table addresses, the ports mock backends got from
+ * the kernel.
+ */
+export function normaliseLine(text: string): string {
+  return text
+    .replace(PREFIX, "")
+    .replace(/\/apisix-[0-9a-z-]+\//g, "/apisix/")
+    .replace(/(?:checker@|table: )0x[0-9a-f]+/g, "<table>")
+    .replace(/checker#\d+/g, "<table>")
+    .replace(/127\.0\.0\.1:\d{4,5}\b/g, "127.0.0.1:<port>");
+}
+
+/** The run's warn and error lines (what APISIX logs by default), by second, in a stable order. */
+export function logSignature(run: RunResult): SignatureLine[] {
+  const lines: SignatureLine[] = [];
+  for (const e of run.timeline?.events ?? []) {
+    if (e.lane !== "log" || (e.level !== "warn" && e.level !== "error")) continue;
+    lines.push({ second: Math.floor(e.t / 1000), level: e.level, text: normaliseLine(e.text) });
+  }
+  // Within one second the order of lines depends on pairs() over the pools: compare as a set.
+  return lines.sort((a, b) => a.second - b.second || (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
+}
+
+export interface Disagreement {
+  scenario: string;
+  file: string;
+  version: string;
+  /** verdict: the outcomes differ; log: same outcome, different log signature. */
+  kind: "verdict" | "log";
+  model: string;
+  lua: string;
+  /** The first signature line where they part (log) or the failing step (verdict). */
+  first: string;
+  /** Set when this disagreement is a known limit of the model (listed in the README). */
+  knownLimit?: string;
+}
+
+function describeLine(l: SignatureLine | undefined): string {
+  return l ? `${l.second}s [${l.level}] ${l.text}` : "(no line)";
+}
+
+function outcomeOf(r: RunResult): string {
+  return r.failure ? `${r.outcome}: step ${r.failure.step} ${r.failure.message.split("\n")[0]}` : r.outcome;
+}
+
+/** How one pair of runs differs, if it does. */
+export function compareRuns(model: RunResult, lua: RunResult): Disagreement | undefined {
+  const base = { scenario: model.scenario.name, file: model.scenario.file, version: model.version };
+  if (model.outcome !== lua.outcome) {
+    return { ...base, kind: "verdict", model: model.outcome, lua: lua.outcome, first: `model ${outcomeOf(model)}; lua ${outcomeOf(lua)}` };
+  }
+  const a = logSignature(model);
+  const b = logSignature(lua);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x && y && x.second === y.second && x.level === y.level && x.text === y.text) continue;
+    return { ...base, kind: "log", model: `${a.length} warn/error lines`, lua: `${b.length} warn/error lines`, first: `model: ${describeLine(x)}\nlua:   ${describeLine(y)}` };
+  }
+  return undefined;
+}
+
+/** A disagreement the model is known to have, with the reason (README "Known limits of the model"). */
+export interface KnownLimit {
+  /** Scenario file name (basename) and versions it applies to (empty: all). */
+  scenario: string;
+  versions?: string[];
+  kind: Disagreement["kind"];
+  reason: string;
+}
+
+export interface DiffResult {
+  runs: { model: RunResult; lua: RunResult }[];
+  disagreements: Disagreement[];
+  /** Disagreements that are not known limits. */
+  unexpected: Disagreement[];
+  wallMs: number;
+}
+
+export async function runDiff(opts: {
+  scenarios: Scenario[];
+  model: GatewayVersion[];
+  lua: GatewayVersion[];
+  factory: TargetFactory;
+  seed: number;
+  knownLimits?: KnownLimit[];
+  concurrency?: number;
+  onRun?: (run: RunResult, done: number, total: number) => void;
+}): Promise<DiffResult> {
+  const started = Date.now();
+  const byName = new Map(opts.model.map((v) => [v.name, v]));
+  const pairs = opts.lua.filter((v) => byName.has(v.name));
+  const total = pairs.length * 2 * opts.scenarios.length;
+  let done = 0;
+  const common = { scenarios: opts.scenarios, factory: opts.factory, seed: opts.seed, onRun: (r: RunResult) => opts.onRun?.(r, ++done, total) };
+  const withConcurrency = opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {};
+  const model = await runSuite({ ...common, ...withConcurrency, versions: pairs.map((v) => byName.get(v.name)!) });
+  const lua = await runSuite({ ...common, ...withConcurrency, versions: pairs });
+  const runs = model.runs.map((m, i) => ({ model: m, lua: lua.runs[i]! }));
+  const disagreements: Disagreement[] = [];
+  for (const { model: m, lua: l } of runs) {
+    const d = compareRuns(m, l);
+    if (!d) continue;
+    const base = m.scenario.file.split("/").pop();
+    const limit = (opts.knownLimits ?? []).find((k) => k.scenario === base && k.kind === d.kind && (!k.versions || k.versions.includes(d.version)));
+    if (limit) d.knownLimit = limit.reason;
+    disagreements.push(d);
+  }
+  return { runs, disagreements, unexpected: disagreements.filter((d) => !d.knownLimit), wallMs: Date.now() - started };
+}
