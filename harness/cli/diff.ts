@@ -1,11 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { acquireStore, storePerRun } from "../etcd/provision.ts";
-import { oneLine } from "../report/console.ts";
-import { runDiff, type DiffResult, type KnownLimit } from "../runner/diff.ts";
-import { findScenarioFiles, loadScenario, ScenarioError } from "../runner/load.ts";
+import type { DiffResult, KnownLimit } from "../runner/diff.ts";
 import type { Scenario } from "../runner/scenario.ts";
-import { InprocFactory } from "../targets/inproc.ts";
 import { intOption, storeOption, versionsOption } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
@@ -45,6 +41,13 @@ export function registerDiff(program: Command): void {
       const engine = (kind: string) => ({ engine: kind, workers: "1", ...(o.apisix ? { apisix: o.apisix } : {}), ...(o.luaDeps ? { luaDeps: o.luaDeps } : {}) });
       const model = await versionsOption("--versions", o.versions, engine("model"));
       const lua = await versionsOption("--versions", o.versions, engine("lua"));
+      const [{ acquireStore, storePerRun }, { oneLine }, { runDiff }, { findScenarioFiles, loadScenario, ScenarioError }, { InprocFactory }] = await Promise.all([
+        import("../etcd/provision.ts"),
+        import("../report/console.ts"),
+        import("../runner/diff.ts"),
+        import("../runner/load.ts"),
+        import("../targets/inproc.ts"),
+      ]);
       let scenarios: Scenario[];
       try {
         scenarios = findScenarioFiles(paths).map(loadScenario);
