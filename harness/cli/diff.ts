@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { DiffResult, KnownLimit } from "../runner/diff.ts";
-import type { Scenario } from "../runner/scenario.ts";
-import { intOption, storeOption, versionsOption } from "./options.ts";
-import { EXIT, UsageError } from "./usage.ts";
+import { intOption, scenariosOption, storeOption, versionsOption } from "./options.ts";
+import { EXIT } from "./usage.ts";
 
 const KNOWN_LIMITS = new URL("../../fixtures/diff-known-limits.json", import.meta.url);
 
@@ -41,20 +40,13 @@ export function registerDiff(program: Command): void {
       const engine = (kind: string) => ({ engine: kind, workers: "1", ...(o.apisix ? { apisix: o.apisix } : {}), ...(o.luaDeps ? { luaDeps: o.luaDeps } : {}) });
       const model = await versionsOption("--versions", o.versions, engine("model"));
       const lua = await versionsOption("--versions", o.versions, engine("lua"));
-      const [{ acquireStore, storePerRun }, { oneLine }, { runDiff }, { findScenarioFiles, loadScenario, ScenarioError }, { InprocFactory }] = await Promise.all([
+      const [{ acquireStore, storePerRun }, { oneLine }, { runDiff }, { InprocFactory }] = await Promise.all([
         import("../etcd/provision.ts"),
         import("../report/console.ts"),
         import("../runner/diff.ts"),
-        import("../runner/load.ts"),
         import("../targets/inproc.ts"),
       ]);
-      let scenarios: Scenario[];
-      try {
-        scenarios = findScenarioFiles(paths).map(loadScenario);
-      } catch (e) {
-        if (e instanceof ScenarioError) throw new UsageError(e.message);
-        throw e;
-      }
+      const scenarios = await scenariosOption(paths);
       const provisioned = await acquireStore({ prefer: storeOption(o.store), log: (l) => process.stderr.write(l + "\n") });
       let result: DiffResult;
       try {

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import type { GatewayVersion } from "../gateway/engine.ts";
 import { parseVersionList, PROFILES, RELEASES, UnknownVersionError } from "../gateway/versions/index.ts";
 import type { VersionProfile } from "../gateway/versions/profile.ts";
+import type { Scenario } from "../runner/scenario.ts";
 import { UsageError } from "./usage.ts";
 
 /** Parse a version list option into profiles; `allMeansEverything` for commands where candidates belong in "all". */
@@ -84,4 +85,15 @@ export async function versionsOption(option: string, spec: string, o: EngineCliO
   if (!luaDeps) throw new UsageError("--engine lua needs --lua-deps DIR: lua-resty-healthcheck, lua-resty-timer and lua-resty-balancer at their tags");
   const { luaVersions } = await import("../gateway/lua/lua-engine.ts");
   return luaVersions(names, { apisix, luaDeps });
+}
+
+/** The scenario files under paths, loaded and checked; a mistake in one is bad input (one line). */
+export async function scenariosOption(paths: string[]): Promise<Scenario[]> {
+  const { findScenarioFiles, loadScenario, ScenarioError } = await import("../runner/load.ts");
+  try {
+    return findScenarioFiles(paths).map(loadScenario);
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new UsageError(e.message);
+    throw e;
+  }
 }

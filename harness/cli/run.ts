@@ -1,7 +1,6 @@
 import type { Command } from "commander";
-import type { Scenario } from "../runner/scenario.ts";
 import type { runSuite, TargetFactory } from "../runner/suite.ts";
-import { addEngineOptions, engineKind, intOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
+import { addEngineOptions, engineKind, intOption, scenariosOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
 interface RunOptions extends EngineCliOptions {
@@ -21,24 +20,14 @@ interface RunOptions extends EngineCliOptions {
 
 /** The reporters, the scenario files (checked) and the report code: bad input is a UsageError. */
 async function loadRunInput(paths: string[], o: RunOptions) {
-  const [{ parseReporters, writeReports }, { progressLine, summaryText }, { findScenarioFiles, loadScenario, ScenarioError }] = await Promise.all([
-    import("../report/index.ts"),
-    import("../report/console.ts"),
-    import("../runner/load.ts"),
-  ]);
+  const [{ parseReporters, writeReports }, { progressLine, summaryText }] = await Promise.all([import("../report/index.ts"), import("../report/console.ts")]);
   let reporters;
   try {
     reporters = parseReporters(o.reporter);
   } catch (e) {
     throw new UsageError(`--reporter: ${(e as Error).message}`);
   }
-  let scenarios: Scenario[];
-  try {
-    scenarios = findScenarioFiles(paths).map(loadScenario);
-  } catch (e) {
-    if (e instanceof ScenarioError) throw new UsageError(e.message);
-    throw e;
-  }
+  const scenarios = await scenariosOption(paths);
   if (scenarios.length === 0) throw new UsageError(`no scenario files (*.yaml) in ${paths.join(", ")}`);
   return { reporters, scenarios, writeReports, progressLine, summaryText };
 }
