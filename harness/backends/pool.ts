@@ -71,8 +71,10 @@ export abstract class BackendPool implements Transport {
   abstract close(): Promise<void>;
 
   protected backendFor(ip: string): BackendState | undefined {
-    if (!isLoopback(ip)) throw new OffLoopbackError(ip);
-    return this.byIp.get(ip);
+    // A backend's address was checked to be loopback when it was added.
+    const backend = this.byIp.get(ip);
+    if (!backend && !isLoopback(ip)) throw new OffLoopbackError(ip);
+    return backend;
   }
 }
 

@@ -1,13 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { acquireStore, storePerRun } from "../etcd/provision.ts";
-import { oneLine } from "../report/console.ts";
-import { runDiff, type DiffResult, type KnownLimit } from "../runner/diff.ts";
-import { findScenarioFiles, loadScenario, ScenarioError } from "../runner/load.ts";
-import type { Scenario } from "../runner/scenario.ts";
-import { InprocFactory } from "../targets/inproc.ts";
-import { intOption, storeOption, versionsOption } from "./options.ts";
-import { EXIT, UsageError } from "./usage.ts";
+import type { DiffResult, KnownLimit } from "../runner/diff.ts";
+import { intOption, scenariosOption, storeOption, versionsOption } from "./options.ts";
+import { EXIT } from "./usage.ts";
 
 const KNOWN_LIMITS = new URL("../../fixtures/diff-known-limits.json", import.meta.url);
 
@@ -45,13 +40,13 @@ export function registerDiff(program: Command): void {
       const engine = (kind: string) => ({ engine: kind, workers: "1", ...(o.apisix ? { apisix: o.apisix } : {}), ...(o.luaDeps ? { luaDeps: o.luaDeps } : {}) });
       const model = await versionsOption("--versions", o.versions, engine("model"));
       const lua = await versionsOption("--versions", o.versions, engine("lua"));
-      let scenarios: Scenario[];
-      try {
-        scenarios = findScenarioFiles(paths).map(loadScenario);
-      } catch (e) {
-        if (e instanceof ScenarioError) throw new UsageError(e.message);
-        throw e;
-      }
+      const [{ acquireStore, storePerRun }, { oneLine }, { runDiff }, { InprocFactory }] = await Promise.all([
+        import("../etcd/provision.ts"),
+        import("../report/console.ts"),
+        import("../runner/diff.ts"),
+        import("../targets/inproc.ts"),
+      ]);
+      const scenarios = await scenariosOption(paths);
       const provisioned = await acquireStore({ prefer: storeOption(o.store), log: (l) => process.stderr.write(l + "\n") });
       let result: DiffResult;
       try {

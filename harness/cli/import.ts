@@ -1,13 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
-import { acquireStore, storePerRun } from "../etcd/provision.ts";
-import { ImportError, importReport } from "../importer/import.ts";
-import { progressLine } from "../report/console.ts";
-import { markdownMatrix } from "../report/markdown.ts";
-import { loadScenario } from "../runner/load.ts";
-import { runSuite } from "../runner/suite.ts";
-import { InprocFactory } from "../targets/inproc.ts";
 import { addEngineOptions, engineKind, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
@@ -36,6 +29,7 @@ export function registerImport(program: Command): void {
       const versions = o.run ? await versionsOption("--versions", o.versions, o) : [];
       const workers = workersOption(o);
       const store = storeOption(o.store);
+      const [{ ImportError, importReport }, { loadScenario }] = await Promise.all([import("../importer/import.ts"), import("../runner/load.ts")]);
       let result;
       try {
         result = importReport(readFileSync(file, "utf8"), basename(file));
@@ -54,6 +48,13 @@ export function registerImport(program: Command): void {
       process.stderr.write(`scenario: ${out} (reproduces on: ${result.reproducesOn.join(", ") || "none named"})\n`);
       const scenario = loadScenario(out);
       if (!o.run) return;
+      const [{ acquireStore, storePerRun }, { progressLine }, { markdownMatrix }, { runSuite }, { InprocFactory }] = await Promise.all([
+        import("../etcd/provision.ts"),
+        import("../report/console.ts"),
+        import("../report/markdown.ts"),
+        import("../runner/suite.ts"),
+        import("../targets/inproc.ts"),
+      ]);
       const provisioned = await acquireStore({ prefer: store, log: (l) => process.stderr.write(l + "\n") });
       process.stderr.write(`running it on ${versions.length} version(s), ${engineKind(o)} engine\n`);
       let suite;

@@ -2,9 +2,9 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import type { GatewayVersion } from "../gateway/engine.ts";
-import { modelVersion } from "../gateway/model-engine.ts";
 import { parseVersionList, PROFILES, RELEASES, UnknownVersionError } from "../gateway/versions/index.ts";
 import type { VersionProfile } from "../gateway/versions/profile.ts";
+import type { Scenario } from "../runner/scenario.ts";
 import { UsageError } from "./usage.ts";
 
 /** Parse a version list option into profiles; `allMeansEverything` for commands where candidates belong in "all". */
@@ -69,7 +69,12 @@ export function workersOption(o: EngineCliOptions): number {
 export async function versionsOption(option: string, spec: string, o: EngineCliOptions, allMeansEverything = false): Promise<GatewayVersion[]> {
   const entries = spec.split(",").map((s) => s.trim());
   if (entries.some((e) => e === "")) throw new UsageError(`${option}: empty entry in "${spec}"`);
-  if (engineKind(o) === "model") return profilesOption(option, spec, allMeansEverything).map(modelVersion);
+  if (engineKind(o) === "model") {
+    const profiles = profilesOption(option, spec, allMeansEverything);
+    // Imported here, not at the top: every command's definition imports this file, --help too.
+    const { modelVersion } = await import("../gateway/model-engine.ts");
+    return profiles.map(modelVersion);
+  }
   if (entries.some((e) => e === "candidates" || e === "everything")) {
     throw new UsageError(`${option}: fix candidates are model profiles; on the lua engine give a fix as a patch, e.g. 3.16.0+fix.diff`);
   }
@@ -80,4 +85,15 @@ export async function versionsOption(option: string, spec: string, o: EngineCliO
   if (!luaDeps) throw new UsageError("--engine lua needs --lua-deps DIR: lua-resty-healthcheck, lua-resty-timer and lua-resty-balancer at their tags");
   const { luaVersions } = await import("../gateway/lua/lua-engine.ts");
   return luaVersions(names, { apisix, luaDeps });
+}
+
+/** The scenario files under paths, loaded and checked; a mistake in one is bad input (one line). */
+export async function scenariosOption(paths: string[]): Promise<Scenario[]> {
+  const { findScenarioFiles, loadScenario, ScenarioError } = await import("../runner/load.ts");
+  try {
+    return findScenarioFiles(paths).map(loadScenario);
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new UsageError(e.message);
+    throw e;
+  }
 }

@@ -1,20 +1,17 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { MemoryStore } from "../gateway/config/memory-store.ts";
-import { checkConstructProperty, CONSTRUCT_PROPERTIES, type ConstructPropertyId } from "../props/construct-properties.ts";
-import { checkLifecycle } from "../props/lifecycle/run.ts";
-import { counterexampleToScenario } from "../props/lifecycle/to-scenario.ts";
+import type { ConstructPropertyId } from "../props/construct-properties.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
 import type { ModelVersion } from "../gateway/model-engine.ts";
-import { writeHtml } from "../report/html/index.ts";
-import { loadScenario } from "../runner/load.ts";
-import { runSuite } from "../runner/suite.ts";
-import { InprocFactory } from "../targets/inproc.ts";
 import { addEngineOptions, engineKind, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
-const PROPERTY_IDS = [...CONSTRUCT_PROPERTIES.map((p) => p.id), "lifecycle"] as const;
+/**
+ * CONSTRUCT_PROPERTIES' ids in its order, then lifecycle. Spelled out so that `--help` need not
+ * load the property code; test/props/construct-properties.test.ts keeps the two lists equal.
+ */
+export const PROPERTY_IDS = ["totality", "agreement", "purity", "idempotence", "lifecycle"] as const satisfies readonly (ConstructPropertyId | "lifecycle")[];
 type PropertyId = (typeof PROPERTY_IDS)[number];
 
 export interface PropsRow {
@@ -42,6 +39,11 @@ function known(): Record<string, Partial<Record<PropertyId, "holds" | "fails">>>
 
 export async function runProps(opts: { versions: GatewayVersion[]; properties: PropertyId[]; runs: number; seed: number; path?: string; replayPath?: string; out: string; progress: (line: string) => void }): Promise<PropsRow[]> {
   const expected = known();
+  const [{ checkConstructProperty }, { checkLifecycle }, { counterexampleToScenario }] = await Promise.all([
+    import("../props/construct-properties.ts"),
+    import("../props/lifecycle/run.ts"),
+    import("../props/lifecycle/to-scenario.ts"),
+  ]);
   const rows: PropsRow[] = [];
   for (const profile of opts.versions) {
     for (const property of opts.properties) {
@@ -119,6 +121,13 @@ export function formatProps(rows: PropsRow[], properties: PropertyId[]): string 
  * it breaks and where it does not. Returns the page's path.
  */
 export async function propsHtml(rows: PropsRow[], properties: PropertyId[], versions: GatewayVersion[], out: string, workers = 1): Promise<string> {
+  const [{ MemoryStore }, { writeHtml }, { loadScenario }, { runSuite }, { InprocFactory }] = await Promise.all([
+    import("../gateway/config/memory-store.ts"),
+    import("../report/html/index.ts"),
+    import("../runner/load.ts"),
+    import("../runner/suite.ts"),
+    import("../targets/inproc.ts"),
+  ]);
   const scenarios = rows.filter((r) => r.scenarioFile).map((r) => loadScenario(r.scenarioFile!));
   const factory = new InprocFactory(() => new MemoryStore("props replay store"), "memory (props replay)", "loopback", workers);
   const suite = await runSuite({ scenarios, versions, factory, seed: rows[0]?.seed ?? 0 });

@@ -1,11 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { acquireStore } from "../etcd/provision.ts";
-import { writeHtml } from "../report/html/index.ts";
 import type { RunResult, RunTimeline, StepRecord, SuiteResult } from "../runner/result.ts";
-import { compareWithKnown, knownBehaviour, REPRO_BACKENDS, reproduce13101, type ReproObservation } from "../repro/repro-13101.ts";
-import { InprocTarget } from "../targets/inproc.ts";
+import { knownBehaviour, type ReproObservation } from "../repro/repro-13101.ts";
 import { addEngineOptions, engineKind, intOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
@@ -41,10 +38,16 @@ export async function runRepro(opts: { versions: string; store: "etcd" | "memory
   const seed = opts.seed ?? 1;
   const versions = await versionsOption("--versions", opts.versions, engine);
   const workers = workersOption(engine);
-  const provisioned = await acquireStore({ prefer: opts.store, log: opts.log });
-  const results: ReproRow[] = [];
+  // The store first (a local etcd spawned), then the gateway's code loads while etcd boots.
+  const { startStore } = await import("../etcd/provision.ts");
+  const store = startStore({ prefer: opts.store, log: opts.log });
+  await store.started;
+  const loaded = Promise.all([import("../repro/repro-13101.ts"), import("../targets/inproc.ts")]);
+  const provisioned = await store.ready;
+  let results: ReproRow[];
   try {
-    for (const version of versions) {
+    const [{ compareWithKnown, REPRO_BACKENDS, reproduce13101 }, { InprocTarget }] = await loaded;
+    const one = async (version: (typeof versions)[number]): Promise<ReproRow> => {
       const prefix = `/apisix-repro-${process.pid}-${started}-${version.name.replace(/[^\w.-]/g, "_")}`;
       const target = await InprocTarget.create({ version, store: provisioned.store, prefix, backends: REPRO_BACKENDS, seed, workers, trace: opts.timeline === true });
       try {
@@ -55,10 +58,21 @@ export async function runRepro(opts: { versions: string; store: "etcd" | "memory
         const row: ReproRow = { version: version.name, engine: version.engine, ran: target.gateway.engine.description, ...obs, asKnown: known ? differences.length === 0 : undefined, differences, prefix };
         const events = await target.timeline();
         if (events) row.timeline = { clock: "virtual", origin, events: events.map((e) => ({ ...e, t: e.t - origin })) };
-        results.push(row);
+        return row;
       } finally {
         await target.close();
       }
+    };
+    if (engineKind(engine) === "model") {
+      // On the model each version has its own gateway, clock, backends and key prefix: they run
+      // at once, so one version's etcd round trips overlap another's work. Rows keep their order.
+      const settled = await Promise.allSettled(versions.map(one));
+      const failed = settled.find((s) => s.status === "rejected");
+      if (failed) throw failed.reason;
+      results = settled.map((s) => (s as PromiseFulfilledResult<ReproRow>).value);
+    } else {
+      results = [];
+      for (const version of versions) results.push(await one(version));
     }
   } finally {
     await provisioned.release();
@@ -160,6 +174,7 @@ export function registerRepro(program: Command): void {
     process.stderr.write(`record: ${file}\n`);
     if (html) {
       const page = join(o.out, "repro-13101.html");
+      const { writeHtml } = await import("../report/html/index.ts");
       writeHtml(reproSuite(record), page, { title: "apache/apisix#13101: the bug report's steps on each version" });
       process.stderr.write(`report: ${page}\n`);
     }

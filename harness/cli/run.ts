@@ -1,13 +1,6 @@
 import type { Command } from "commander";
-import { acquireStore, storePerRun } from "../etcd/provision.ts";
-import { progressLine, summaryText } from "../report/console.ts";
-import { parseReporters, writeReports } from "../report/index.ts";
-import { findScenarioFiles, loadScenario, ScenarioError } from "../runner/load.ts";
-import type { Scenario } from "../runner/scenario.ts";
-import { runSuite, type TargetFactory } from "../runner/suite.ts";
-import { InprocFactory } from "../targets/inproc.ts";
-import { externalFactory, serveFactory } from "../targets/factories.ts";
-import { addEngineOptions, engineKind, intOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
+import type { runSuite, TargetFactory } from "../runner/suite.ts";
+import { addEngineOptions, engineKind, intOption, scenariosOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
 interface RunOptions extends EngineCliOptions {
@@ -23,6 +16,20 @@ interface RunOptions extends EngineCliOptions {
   controlUrl?: string;
   apiKey?: string;
   errorLog?: string;
+}
+
+/** The reporters, the scenario files (checked) and the report code: bad input is a UsageError. */
+async function loadRunInput(paths: string[], o: RunOptions) {
+  const [{ parseReporters, writeReports }, { progressLine, summaryText }] = await Promise.all([import("../report/index.ts"), import("../report/console.ts")]);
+  let reporters;
+  try {
+    reporters = parseReporters(o.reporter);
+  } catch (e) {
+    throw new UsageError(`--reporter: ${(e as Error).message}`);
+  }
+  const scenarios = await scenariosOption(paths);
+  if (scenarios.length === 0) throw new UsageError(`no scenario files (*.yaml) in ${paths.join(", ")}`);
+  return { reporters, scenarios, writeReports, progressLine, summaryText };
 }
 
 export function registerRun(program: Command): void {
@@ -49,31 +56,42 @@ export function registerRun(program: Command): void {
       const store = storeOption(o.store);
       const seed = intOption("--seed", o.seed);
       const concurrency = o.concurrency === undefined ? undefined : intOption("--concurrency", o.concurrency);
-      let reporters;
-      try {
-        reporters = parseReporters(o.reporter);
-      } catch (e) {
-        throw new UsageError(`--reporter: ${(e as Error).message}`);
+      // A local etcd is spawned first and boots while the modules and scenarios load; its
+      // "store: ..." line waits until they loaded (bad input stays a one-line error).
+      let starting: ReturnType<typeof import("../etcd/provision.ts").startStore> | undefined;
+      const storeLines: string[] = [];
+      if (o.target !== "external") {
+        starting = (await import("../etcd/provision.ts")).startStore({ prefer: store, log: (l) => storeLines.push(l) });
+        starting.ready.catch(() => undefined);
+        await starting.started;
       }
-      let scenarios: Scenario[];
+      let loaded;
       try {
-        scenarios = findScenarioFiles(paths).map(loadScenario);
+        loaded = await loadRunInput(paths, o);
+        if (o.target === "external" && versions.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
       } catch (e) {
-        if (e instanceof ScenarioError) throw new UsageError(e.message);
+        await starting?.ready.then((p) => p.release(), () => undefined);
         throw e;
       }
-      if (scenarios.length === 0) throw new UsageError(`no scenario files (*.yaml) in ${paths.join(", ")}`);
+      const { reporters, scenarios, writeReports, progressLine, summaryText } = loaded;
 
       let factory: TargetFactory;
       let release: () => Promise<void> = async () => undefined;
       if (o.target === "external") {
-        if (versions.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
-        factory = await externalFactory(o);
+        factory = await (await import("../targets/factories.ts")).externalFactory(o);
       } else {
-        const provisioned = await acquireStore({ prefer: store, log: (l) => process.stderr.write(l + "\n") });
+        const targets = o.target === "serve" ? import("../targets/factories.ts") : import("../targets/inproc.ts");
+        const provisioned = await starting!.ready;
+        for (const l of storeLines) process.stderr.write(l + "\n");
         release = () => provisioned.release();
         const label = `${provisioned.kind} (${provisioned.source})`;
-        factory = o.target === "serve" ? serveFactory(provisioned, label, workers) : new InprocFactory(storePerRun(provisioned), label, "loopback", workers);
+        try {
+          const [loadedTargets, { storePerRun }] = await Promise.all([targets, import("../etcd/provision.ts")]);
+          factory = "serveFactory" in loadedTargets ? loadedTargets.serveFactory(provisioned, label, workers) : new loadedTargets.InprocFactory(storePerRun(provisioned), label, "loopback", workers);
+        } catch (e) {
+          await release();
+          throw e;
+        }
       }
       const console_ = reporters.includes("console");
       if (console_) process.stderr.write(`running ${scenarios.length} scenario(s) x ${versions.length} version(s) on ${factory.name} (${engineKind(o)} engine)\n`);
@@ -91,7 +109,7 @@ export function registerRun(program: Command): void {
         if (concurrency !== undefined) suiteOpts.concurrency = concurrency;
         // One external gateway is shared by every run, so they must not overlap.
         if (o.target === "external") suiteOpts.concurrency = 1;
-        suite = await runSuite(suiteOpts);
+        suite = await (await import("../runner/suite.ts")).runSuite(suiteOpts);
       } finally {
         await release();
       }

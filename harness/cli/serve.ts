@@ -1,8 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Command } from "commander";
-import { acquireStore } from "../etcd/provision.ts";
-import { defaultWorld, startServe, type World } from "../targets/serve-process.ts";
+import type { World } from "../targets/serve-process.ts";
 import { addEngineOptions, intOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
 import { UsageError } from "./usage.ts";
 
@@ -61,6 +60,7 @@ export function registerServe(program: Command): void {
       const seed = intOption("--seed", o.seed);
       const ports = { port: port("--port", o.port), admin: port("--admin-port", o.adminPort), control: port("--control-port", o.controlPort) };
       const store = storeOption(o.store);
+      const [{ acquireStore }, { defaultWorld, startServe }] = await Promise.all([import("../etcd/provision.ts"), import("../targets/serve-process.ts")]);
       const world = o.world ? readWorld(o.world) : defaultWorld();
       mkdirSync(dirname(o.logFile), { recursive: true });
       const log = (l: string): void => void process.stderr.write(l + "\n");

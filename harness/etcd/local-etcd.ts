@@ -5,12 +5,13 @@
  * are killed synchronously, on SIGINT/SIGTERM/SIGHUP they are stopped and the process exits.
  */
 
+import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants as fsConstants, rmSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { get as httpGet } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { execa, type ResultPromise } from "execa";
 
 export interface EtcdBinary {
   /** Absolute path of the binary, when one was found. */
@@ -71,6 +72,30 @@ async function freePorts(n: number): Promise<number[]> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * GET a small JSON document; undefined on any failure. node:http rather than fetch: fetch's
+ * first use loads undici (~40 ms), on the critical path of every command that starts etcd.
+ */
+function getJson(url: string, timeoutMs: number): Promise<{ status: number; body: unknown } | undefined> {
+  return new Promise((resolve) => {
+    const req = httpGet(url, { timeout: timeoutMs, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown });
+        } catch {
+          resolve(undefined);
+        }
+      });
+      res.on("error", () => resolve(undefined));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(undefined));
+  });
+}
+
 export interface LocalEtcdOptions {
   /** Binary to run; default: findEtcdBinary(). */
   bin?: string;
@@ -78,6 +103,15 @@ export interface LocalEtcdOptions {
   startTimeoutMs?: number;
   /** Extra etcd flags. */
   extraArgs?: string[];
+  /** Called once etcd is spawned, before it is healthy: a caller can load its client meanwhile. */
+  onSpawned?: () => void;
+}
+
+/** How the etcd process ended: exit code or signal, or the error that kept it from being spawned. */
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
 }
 
 class PortTakenError extends Error {}
@@ -97,7 +131,7 @@ export class LocalEtcd {
   /** Milliseconds of the very first start (including port retries). */
   firstStartMs = 0;
 
-  private proc: ResultPromise | undefined;
+  private proc: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private alive = false;
   private stderrTail = "";
@@ -105,6 +139,7 @@ export class LocalEtcd {
   private stopping: Promise<void> | undefined;
   private readonly startTimeoutMs: number;
   private readonly extraArgs: string[];
+  private readonly onSpawned: (() => void) | undefined;
 
   private constructor(bin: string, dataDir: string, opts: LocalEtcdOptions) {
     this.bin = bin;
@@ -113,6 +148,7 @@ export class LocalEtcd {
     this.peerPort = 0;
     this.startTimeoutMs = opts.startTimeoutMs ?? 10_000;
     this.extraArgs = opts.extraArgs ?? [];
+    this.onSpawned = opts.onSpawned;
   }
 
   /** Start a fresh etcd; rejects with etcd's stderr when it does not become healthy. */
@@ -183,42 +219,36 @@ export class LocalEtcd {
   private async launch(): Promise<void> {
     this.stderrTail = "";
     const t0 = performance.now();
-    const proc = execa(this.bin, this.args(), {
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "pipe",
-      buffer: false,
-      reject: false,
-      // Cleanup is ours (exit/signal handlers below); execa's would add signal-exit's
-      // handlers, which change how this process reacts to signals.
-      cleanup: false,
-      forceKillAfterDelay: false,
-    });
+    // node:child_process rather than execa: importing execa costs ~0.1 s, and etcd should be
+    // starting while the rest of the harness loads. Cleanup is ours (exit/signal handlers below).
+    const proc = spawn(this.bin, this.args(), { stdio: ["ignore", "ignore", "pipe"] });
     this.proc = proc;
     this.alive = true;
     proc.stderr?.on("data", (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_KEEP);
     });
-    this.exited = proc.then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => {
+    // 'close' comes after stderr is drained; a spawn failure (ENOENT, EACCES) may give only 'error'.
+    const exit = new Promise<Exit>((resolve) => {
+      proc.once("error", (error) => resolve({ code: null, signal: null, error }));
+      proc.once("close", (code, signal) => resolve({ code, signal }));
+    });
+    this.exited = exit.then(() => {
       this.alive = false;
     });
-    // Spawn failures (ENOENT, EACCES) surface as a rejected/failed result; the health loop
-    // below sees alive=false and reports them.
+    // The health loop below sees alive=false and reports how it ended.
     // The child must not keep this process alive on its own: if a caller forgets stop(), the
     // process still exits and the 'exit' handler kills etcd.
     proc.unref();
     (proc.stderr as unknown as { unref?: () => void } | null)?.unref?.();
+    if (proc.pid !== undefined) this.onSpawned?.();
 
     const deadline = t0 + this.startTimeoutMs;
     for (;;) {
       if (!this.alive) {
-        const result = await proc;
-        const why = this.stderrTail.trim() || (result as { message?: string }).message || "no output";
+        const result = await exit;
+        const why = this.stderrTail.trim() || result.error?.message || "no output";
         if (/address already in use/i.test(why)) throw new PortTakenError(why);
-        const how = result.exitCode !== undefined ? `with code ${result.exitCode}` : result.signal ? `on ${result.signal}` : "(could not be spawned)";
+        const how = result.error ? "(could not be spawned)" : result.code !== null ? `with code ${result.code}` : `on ${result.signal}`;
         throw new Error(`etcd (${this.bin}) exited during startup ${how}: ${why}`);
       }
       if (await this.healthy()) break;
@@ -226,30 +256,19 @@ export class LocalEtcd {
         const why = this.stderrTail.trim() || "(no stderr output)";
         throw new Error(`etcd (${this.bin}) did not become healthy on ${this.endpoint} within ${this.startTimeoutMs} ms; stderr: ${why}`);
       }
-      await sleep(25);
+      await sleep(10);
     }
     this.startMs = Math.round(performance.now() - t0);
   }
 
   private async healthy(): Promise<boolean> {
-    try {
-      const res = await fetch(`${this.endpoint}/health`, { signal: AbortSignal.timeout(500) });
-      if (!res.ok) return false;
-      const body = (await res.json()) as { health?: string };
-      return body.health === "true";
-    } catch {
-      return false;
-    }
+    const res = await getJson(`${this.endpoint}/health`, 500);
+    return res !== undefined && res.status >= 200 && res.status < 300 && (res.body as { health?: string } | null)?.health === "true";
   }
 
   private async fetchVersion(): Promise<string> {
-    try {
-      const res = await fetch(`${this.endpoint}/version`, { signal: AbortSignal.timeout(1000) });
-      const body = (await res.json()) as { etcdserver?: string };
-      return body.etcdserver ?? "unknown";
-    } catch {
-      return "unknown";
-    }
+    const res = await getJson(`${this.endpoint}/version`, 1000);
+    return (res?.body as { etcdserver?: string } | null)?.etcdserver ?? "unknown";
   }
 
   /** SIGTERM, SIGKILL after 2 s, wait for the exit. */

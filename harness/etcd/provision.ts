@@ -10,8 +10,19 @@ import { randomBytes } from "node:crypto";
 import { MemoryStore } from "../gateway/config/memory-store.ts";
 import type { Store } from "../gateway/config/store.ts";
 import { dockerAvailable, ETCD_IMAGE, startEtcdContainer } from "./container.ts";
-import { EtcdStore } from "./etcd-store.ts";
+import type { EtcdStore } from "./etcd-store.ts";
 import { findEtcdBinary, startLocalEtcd } from "./local-etcd.ts";
+
+/**
+ * etcd-store.ts brings the etcd3 client (gRPC, protobuf: ~0.2 s to load), so it is imported only
+ * once an etcd is on its way: while a local etcd starts, or before given endpoints are checked.
+ */
+let etcdStoreClass: typeof EtcdStore | undefined;
+let etcdStoreLoading: Promise<typeof EtcdStore> | undefined;
+function loadEtcdStore(): Promise<typeof EtcdStore> {
+  etcdStoreLoading ??= import("./etcd-store.ts").then((m) => (etcdStoreClass = m.EtcdStore));
+  return etcdStoreLoading;
+}
 
 export type StoreSource = "ETCD_ENDPOINTS" | "endpoints" | "local-binary" | "container" | "memory";
 
@@ -38,6 +49,8 @@ export interface AcquireOptions {
   endpoints?: string[];
   /** Environment to read ETCD_ENDPOINTS, ETCD_BIN, PATH, DOCKER_HOST from. Default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Called when a local etcd has been spawned, before it is healthy. */
+  onSpawned?: () => void;
 }
 
 const defaultLog = (line: string): void => void process.stderr.write(line + "\n");
@@ -71,7 +84,7 @@ function msg(err: unknown): string {
 
 async function checkGivenEndpoints(endpoints: string[], source: "ETCD_ENDPOINTS" | "endpoints", raw: string): Promise<Backend> {
   const t0 = performance.now();
-  const probe = new EtcdStore(endpoints, "probe");
+  const probe = new (await loadEtcdStore())(endpoints, "probe");
   let version: string;
   try {
     ({ version } = await probe.status());
@@ -113,7 +126,11 @@ async function provisionBackend(opts: AcquireOptions): Promise<Backend> {
   const binary = findEtcdBinary(env);
   if (binary.path) {
     try {
-      const etcd = await startLocalEtcd({ bin: binary.path });
+      const onSpawned = (): void => {
+        void loadEtcdStore().catch(() => undefined);
+        opts.onSpawned?.();
+      };
+      const etcd = await startLocalEtcd({ bin: binary.path, onSpawned });
       const startMs = Math.round(performance.now() - t0);
       const note = binary.reason.startsWith("ETCD_BIN=") && binary.reason.includes("not an executable") ? `; ${binary.reason}` : "";
       const reason = `local binary ${binary.path}, ${hostPort(etcd.endpoint)}, started in ${startMs} ms${note}`;
@@ -168,9 +185,9 @@ async function provisionBackend(opts: AcquireOptions): Promise<Backend> {
   };
 }
 
-function storeFor(backend: Backend): Store {
+async function storeFor(backend: Backend): Promise<Store> {
   const description = backend.line.replace(/^store: /, "");
-  return backend.kind === "etcd" ? new EtcdStore(backend.endpoints!, description) : new MemoryStore(description);
+  return backend.kind === "etcd" ? new (await loadEtcdStore())(backend.endpoints!, description) : new MemoryStore(description);
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {
@@ -184,7 +201,7 @@ export async function acquireStore(opts: AcquireOptions = {}): Promise<Provision
   (opts.log ?? defaultLog)(backend.line);
   let store: Store;
   try {
-    store = storeFor(backend);
+    store = await storeFor(backend);
   } catch (err) {
     await backend.stop();
     throw err;
@@ -205,6 +222,24 @@ export async function acquireStore(opts: AcquireOptions = {}): Promise<Provision
   };
   if (backend.endpoints) provisioned.endpoints = backend.endpoints;
   return provisioned;
+}
+
+/**
+ * acquireStore, plus `started`: settles as soon as the store is on its way (a local etcd spawned)
+ * or ready or failed, so that a command can load its own code while etcd boots instead of before.
+ */
+export function startStore(opts: AcquireOptions = {}): { started: Promise<void>; ready: Promise<ProvisionedStore> } {
+  let started!: () => void;
+  const startedPromise = new Promise<void>((resolve) => (started = resolve));
+  const ready = acquireStore({
+    ...opts,
+    onSpawned: () => {
+      opts.onSpawned?.();
+      started();
+    },
+  });
+  ready.then(started, started);
+  return { started: startedPromise, ready };
 }
 
 // ---- one etcd per process ---------------------------------------------------------------
@@ -239,7 +274,7 @@ export async function sharedStore(opts: AcquireOptions & { prefixBase?: string }
       memoryLineLogged = true;
       (opts.log ?? defaultLog)(backend.line);
     }
-    const store = storeFor(backend);
+    const store = await storeFor(backend);
     return { store, kind: "memory", source: "memory", reason: backend.reason, startMs: 0, prefix, release: once(() => store.close()) };
   }
 
@@ -261,7 +296,16 @@ export async function sharedStore(opts: AcquireOptions & { prefixBase?: string }
     if (--entry.refs === 0 && shared === entry) shared = undefined;
     throw err;
   }
-  const store = storeFor(backend);
+  let store: Store;
+  try {
+    store = await storeFor(backend);
+  } catch (err) {
+    if (--entry.refs === 0 && shared === entry) {
+      shared = undefined;
+      await backend.stop();
+    }
+    throw err;
+  }
   const lease: SharedStoreLease = {
     store,
     kind: backend.kind,
@@ -293,7 +337,10 @@ export async function sharedStore(opts: AcquireOptions & { prefixBase?: string }
 export function storePerRun(provisioned: ProvisionedStore): () => Store {
   if (provisioned.kind === "etcd" && provisioned.endpoints) {
     const endpoints = provisioned.endpoints;
-    return () => new EtcdStore(endpoints, provisioned.store.description);
+    // Loaded already: acquireStore made provisioned.store with it.
+    const EtcdStoreClass = etcdStoreClass;
+    if (!EtcdStoreClass) throw new Error("storePerRun: an etcd store that acquireStore did not provision");
+    return () => new EtcdStoreClass(endpoints, provisioned.store.description);
   }
   return () => new MemoryStore("in-memory store (per run)");
 }

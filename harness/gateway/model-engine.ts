@@ -1,33 +1,28 @@
-import { Ajv, type ValidateFunction } from "ajv";
 import { describeSchemaError } from "./admin/schema-errors.ts";
+import { adminValidators } from "./admin/validators.ts";
 import type { CheckerView, Engine, EngineEnv, GatewayVersion, PluginCheck, PoolsView, WorkerState } from "./engine.ts";
 import { HealthCheckManager } from "./healthcheck/manager.ts";
 import type { ConfigItem, GatewayRequest, GatewayResponse } from "./engine.ts";
 import { AiProxyMulti, PLUGIN_NAME } from "./plugins/ai-proxy-multi/plugin.ts";
-import { aiProxyMultiSchema } from "./plugins/ai-proxy-multi/schema.ts";
 import type { VersionProfile } from "./versions/profile.ts";
 
 const MODEL_PID = 4242;
 
-// Compiled once per process: a gateway is created per run, and compiling is the slow part.
-let validatePlugin: ValidateFunction | undefined;
-function pluginValidator(): ValidateFunction {
-  validatePlugin ??= new Ajv({ useDefaults: true, allErrors: false, strict: false }).compile(aiProxyMultiSchema);
-  return validatePlugin;
-}
-
-/** The model's check_schema: our JSON Schema of the plugin plus the release's endpoint parser. */
+/**
+ * The model's check_schema: our JSON Schema of the plugin plus the release's endpoint parser.
+ * Defaults are filled into `conf` itself, as AdminApi.check does for the route around it (its
+ * caller owns both): structured-cloning it first was the largest single cost of a lifecycle run.
+ */
 export function checkModelPlugin(profile: VersionProfile, name: string, conf: unknown): PluginCheck {
   if (name !== PLUGIN_NAME) return { ok: false, error: `unknown plugin [${name}]` };
-  const copy = structuredClone(conf);
-  const validate = pluginValidator();
-  if (!validate(copy)) return { ok: false, error: `failed to check the configuration of plugin ${name} err: ${describeSchemaError(validate.errors)}` };
-  const instances = (copy as { instances: { override?: { endpoint?: string } }[] }).instances;
+  const validate = adminValidators().plugin;
+  if (!validate(conf)) return { ok: false, error: `failed to check the configuration of plugin ${name} err: ${describeSchemaError(validate.errors)}` };
+  const instances = (conf as { instances: { override?: { endpoint?: string } }[] }).instances;
   for (const ins of instances) {
     const ep = ins.override?.endpoint;
     if (ep !== undefined && !profile.parseEndpoint(ep)) return { ok: false, error: `failed to check the configuration of plugin ${name} err: invalid endpoint` };
   }
-  return { ok: true, conf: copy };
+  return { ok: true, conf };
 }
 
 /** Our TypeScript model of ai-proxy-multi, the health-check manager and the checker, for one profile. */

@@ -12,9 +12,10 @@ import { toJsonText } from "./json.ts";
 /**
  * The package is CommonJS (`module.exports = builder`) but its typings declare `export default`,
  * so under NodeNext a default import type-checks as `{ default: … }` while the runtime value is
- * the builder itself. Loading it through require gives the value its typings describe.
+ * the builder itself. Loading it through require gives the value its typings describe. Loaded
+ * when a JUnit report is written (~0.1 s), not whenever reports are.
  */
-const junitRoot = createRequire(import.meta.url)("junit-report-builder") as Builder;
+const junitRoot = (): Builder => createRequire(import.meta.url)("junit-report-builder") as Builder;
 
 /** Observed values go into the failure text; results.json keeps them whole. */
 const OBSERVED_LIMIT = 4000;
@@ -58,7 +59,7 @@ function failureText(run: RunResult): string {
 
 export function junitXml(suite: SuiteResult): string {
   // A fresh builder each call: the package's default export is a shared, accumulating instance.
-  const builder = junitRoot.newBuilder().name("apisix-healthcheck");
+  const builder = junitRoot().newBuilder().name("apisix-healthcheck");
 
   // Scenarios are keyed by file (names need not be unique), in the order they first ran.
   const byScenario = new Map<string, RunResult[]>();

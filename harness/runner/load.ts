@@ -1,12 +1,13 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Ajv, type ErrorObject } from "ajv";
+import type { ErrorObject } from "ajv";
 import { isMap, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { BackendMode } from "../backends/backend.ts";
 import { PROFILES } from "../gateway/versions/index.ts";
-import { STEP_KINDS, scenarioSchema, stepSchemas } from "./scenario-schema.ts";
+import { STEP_KINDS } from "./scenario-schema.ts";
 import type { Assertion, Scenario, Step } from "./scenario.ts";
+import { scenarioValidators } from "./validators.ts";
 
 export const FIXTURES_DIR = fileURLToPath(new URL("../../fixtures/", import.meta.url));
 
@@ -21,10 +22,6 @@ export class ScenarioError extends Error {
     super(`${file}:${line}:${col}: ${detail}`);
   }
 }
-
-const ajv = new Ajv({ allErrors: false, strict: false, verbose: true });
-const validateScenario = ajv.compile(scenarioSchema);
-const validateStep = Object.fromEntries(Object.entries(stepSchemas).map(([k, s]) => [k, ajv.compile(s)]));
 
 type PathKey = string | number;
 
@@ -137,7 +134,7 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
   const path: PathKey[] = ["steps", index];
   if (!STEP_KINDS.includes(kind)) throw src.error([...path, kind], `unknown step "${kind}" (expected one of ${STEP_KINDS.join(", ")})`, true);
   const value = raw[kind];
-  const validate = validateStep[kind]!;
+  const validate = scenarioValidators()[`step:${kind}`]!;
   if (!validate(value)) throw src.ajvErrors([...path, kind], validate.errors!);
   const line = src.at([...path, kind], true).line;
   const v = value as Record<string, unknown>;
@@ -215,6 +212,7 @@ export function loadScenario(file: string): Scenario {
   }
   const raw = src.doc.toJS() as Record<string, unknown> | null;
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ScenarioError(display, 1, 1, "expected a mapping with name, steps and expect");
+  const validateScenario = scenarioValidators().scenario;
   if (!validateScenario(raw)) throw src.ajvErrors([], validateScenario.errors!);
   // A key is a profile or release, a git ref of the lua engine (HEAD, worktree), or one of
   // those with patches: 3.16.0+13322.diff.

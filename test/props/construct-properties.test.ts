@@ -9,6 +9,7 @@ import {
   type PropertyVerdict,
 } from "../../harness/props/construct-properties.ts";
 import { VERTEX_REGIONS } from "../../harness/props/arbitraries.ts";
+import { PROPERTY_IDS } from "../../harness/cli/props.ts";
 
 const SEED = 13101;
 const RUNS = 200;
@@ -116,5 +117,11 @@ describe("checkAllConstructProperties", () => {
 
   it("rejects an unknown property id", async () => {
     await expect(checkConstructProperty(getProfile("suggested"), "speed" as ConstructPropertyId, { runs: 1, seed: SEED })).rejects.toThrow(/unknown construct property "speed"/);
+  });
+});
+
+describe("harness props", () => {
+  it("lists the construct properties in their order, then lifecycle (its own copy keeps --help from loading them)", () => {
+    expect(PROPERTY_IDS).toEqual([...CONSTRUCT_PROPERTIES.map((p) => p.id), "lifecycle"]);
   });
 });

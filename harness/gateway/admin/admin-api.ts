@@ -1,10 +1,9 @@
-import { Ajv, type ValidateFunction } from "ajv";
 import type { Clock } from "../clock/clock.ts";
 import type { KeyValue, Store } from "../config/store.ts";
 import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../http-types.ts";
 import type { PluginCheck } from "../engine.ts";
 import { describeSchemaError } from "./schema-errors.ts";
-import { routeSchema } from "./route-schema.ts";
+import { adminValidators } from "./validators.ts";
 
 export const DEFAULT_ADMIN_KEY = "edd1c9f034335f136f87ad84b625c8f1";
 
@@ -26,9 +25,6 @@ function mergeInto(target: unknown, patch: unknown): unknown {
   return target;
 }
 
-// Compiled once per process: a gateway is created per run, and compiling is the slow part.
-const validateRoute: ValidateFunction = new Ajv({ useDefaults: true, allErrors: false, strict: false }).compile(routeSchema);
-
 export interface AdminOptions {
   store: Store;
   prefix: string;
@@ -44,6 +40,12 @@ export interface AdminOptions {
  */
 export class AdminApi {
   private nextId = 1;
+  /**
+   * The text this API last stored under each key and its create_time: a PUT over a route this API
+   * wrote reads create_time from here instead of parsing the stored route again. The stored text is
+   * compared first, so a route another writer changed is still parsed.
+   */
+  private readonly written = new Map<string, { text: string; createTime: number }>();
 
   constructor(private readonly opts: AdminOptions) {}
 
@@ -87,6 +89,7 @@ export class AdminApi {
 
   /** Validate a whole route, filling defaults (the plugins' too); returns the error message or undefined. */
   async check(route: Json): Promise<string | undefined> {
+    const validateRoute = adminValidators().route;
     if (!validateRoute(route)) return `invalid configuration: ${describeSchemaError(validateRoute.errors)}`;
     const plugins = (route.plugins ?? {}) as Json;
     for (const [name, conf] of Object.entries(plugins)) {
@@ -105,6 +108,7 @@ export class AdminApi {
     if (err) return jsonResponse(400, { error_msg: err });
     const text = JSON.stringify(value);
     const revision = await this.opts.store.put(this.key(id), text);
+    this.written.set(this.key(id), { text, createTime: value.create_time });
     const createdIndex = existing?.createRevision ?? revision;
     // The stored text is reused for the answer rather than serialising the route twice.
     const body = `{"key":${JSON.stringify(this.key(id))},"value":${text},"modifiedIndex":${revision},"createdIndex":${createdIndex}}`;
@@ -122,8 +126,14 @@ export class AdminApi {
       id = String(Date.now()) + String(this.nextId++).padStart(4, "0");
     }
     const existing = await this.opts.store.get(this.key(id));
-    const createTime = existing ? (JSON.parse(existing.value) as Json).create_time : undefined;
-    const { create_time: _c, update_time: _u, ...rest } = value!;
+    const mine = existing && this.written.get(existing.key);
+    const createTime = !existing ? undefined : mine?.text === existing.value ? mine.createTime : (JSON.parse(existing.value) as Json).create_time;
+    // The body's own timestamps are dropped (write() appends the real ones at the end).
+    let rest = value!;
+    if ("create_time" in rest || "update_time" in rest) {
+      const { create_time: _c, update_time: _u, ...others } = rest;
+      rest = others;
+    }
     return this.write(id, rest, existing, typeof createTime === "number" ? createTime : undefined);
   }
 
@@ -133,9 +143,11 @@ export class AdminApi {
     const existing = await this.opts.store.get(this.key(id));
     if (!existing) return jsonResponse(404, { error_msg: `route ${id} not found` });
     const stored = JSON.parse(existing.value) as Json;
-    const merged = mergePatch(stored, value) as Json;
+    const createTime = stored.create_time;
+    // Both sides were just parsed from JSON and belong to this call: merge in place, no clones.
+    const merged = mergeInto(stored, value) as Json;
     if (merged.id !== undefined && String(merged.id) !== id) return jsonResponse(400, { error_msg: "wrong route id" });
-    return this.write(id, merged, existing, typeof stored.create_time === "number" ? stored.create_time : undefined);
+    return this.write(id, merged, existing, typeof createTime === "number" ? createTime : undefined);
   }
 
   private async get(id: string): Promise<GatewayResponse> {
@@ -151,6 +163,7 @@ export class AdminApi {
 
   private async remove(id: string): Promise<GatewayResponse> {
     const revision = await this.opts.store.delete(this.key(id));
+    this.written.delete(this.key(id));
     if (revision === undefined) return jsonResponse(404, { error_msg: `route ${id} not found` });
     return jsonResponse(200, { deleted: "1", key: this.key(id) }, { revision });
   }

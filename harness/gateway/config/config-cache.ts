@@ -36,6 +36,10 @@ const RESOURCE_TYPES = new Set(["routes", "services", "upstreams", "stream_route
  */
 export class ConfigCache {
   private readonly items = new Map<string, ConfigItem>();
+  /** routes() in key order, until the next change. */
+  private sorted: ConfigItem[] | undefined;
+  /** fetchLatestConf's reading of each resource path it was asked: the item key, or none. */
+  private readonly resourceKeys = new Map<string, string | null>();
   private watch: Watch | undefined;
   private applied = 0;
   private waiters: { rev: number; resolve: () => void }[] = [];
@@ -97,9 +101,10 @@ export class ConfigCache {
     for (const l of this.listeners) l(change);
   }
 
-  /** Every route, in key order. */
-  routes(): ConfigItem[] {
-    return [...this.items.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
+  /** Every route, in key order (the same array until the next change: do not modify it). */
+  routes(): readonly ConfigItem[] {
+    this.sorted ??= [...this.items.values()].sort((a, b) => (a.key < b.key ? -1 : 1));
+    return this.sorted;
   }
 
   getRoute(id: string): ConfigItem | undefined {
@@ -111,12 +116,23 @@ export class ConfigCache {
    * types, return the current object (or nothing when it is gone).
    */
   fetchLatestConf(resourcePath: string): ConfigItem | undefined {
+    let key = this.resourceKeys.get(resourcePath);
+    if (key === undefined) {
+      key = this.resourceKey(resourcePath);
+      // The timers ask for the same few paths every second; a route's paths are few.
+      if (this.resourceKeys.size >= 4096) this.resourceKeys.clear();
+      this.resourceKeys.set(resourcePath, key);
+    }
+    return key === null ? undefined : this.items.get(key);
+  }
+
+  private resourceKey(resourcePath: string): string | null {
     let path = resourcePath.split("#")[0]!;
     if (path.startsWith(this.prefix + "/")) path = path.slice(this.prefix.length);
     const m = /^\/([^/]+)\/([^/]+)$/.exec(path);
-    if (!m || !RESOURCE_TYPES.has(m[1]!)) return undefined;
-    if (m[1] !== "routes") return undefined;
-    return this.items.get(`${this.routesPrefix}${m[2]}`);
+    if (!m || !RESOURCE_TYPES.has(m[1]!)) return null;
+    if (m[1] !== "routes") return null;
+    return `${this.routesPrefix}${m[2]}`;
   }
 
   private toItem(kv: KeyValue): ConfigItem | undefined {
@@ -131,6 +147,7 @@ export class ConfigCache {
   private async reload(): Promise<void> {
     const { kvs, revision } = await this.store.range(this.routesPrefix);
     this.items.clear();
+    this.sorted = undefined;
     for (const kv of kvs) {
       const item = this.toItem(kv);
       if (item) this.items.set(kv.key, item);
@@ -146,6 +163,7 @@ export class ConfigCache {
   }
 
   private apply(batch: WatchBatch): void {
+    this.sorted = undefined;
     let top = this.applied;
     for (const ev of batch.events) {
       if (ev.type === "put") {

@@ -119,6 +119,11 @@ export class Checker {
     return [t.healthy];
   }
 
+  /** The targets as they are, not copied (targetList() copies): read them, do not keep them. */
+  targetStates(): IterableIterator<Readonly<TargetState>> {
+    return this.targets.values();
+  }
+
   targetList(): TargetState[] {
     return [...this.targets.values()].map(({ timer: _timer, ...rest }) => ({ ...rest, counter: { ...rest.counter } }));
   }

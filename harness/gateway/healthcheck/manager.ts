@@ -34,8 +34,19 @@ export interface ManagerEnv {
   trace?: Tracer;
 }
 
+const pluginNames = new Map<string, string | undefined>();
+
 /** The plugin named in a resource path's JSON part, e.g. `plugins['ai-proxy-multi']`. */
 export function pluginNameOf(resourcePath: string): string | undefined {
+  if (pluginNames.has(resourcePath)) return pluginNames.get(resourcePath);
+  // The timers ask for the same few paths every second.
+  if (pluginNames.size >= 4096) pluginNames.clear();
+  const name = readPluginName(resourcePath);
+  pluginNames.set(resourcePath, name);
+  return name;
+}
+
+function readPluginName(resourcePath: string): string | undefined {
   const json = resourcePath.includes("#") ? resourcePath.slice(resourcePath.indexOf("#") + 1) : resourcePath;
   return /^plugins\['([^']+)'\]/.exec(json)?.[1] ?? /^plugins\["([^"]+)"\]/.exec(json)?.[1] ?? /^plugins\.([^.]+)/.exec(json)?.[1];
 }
@@ -59,6 +70,12 @@ export class HealthCheckManager {
   /** resource path -> working checker and its version */
   readonly workingPool = new Map<string, WorkingItem>();
   private timers: TimerHandle[] = [];
+  /**
+   * JSONPath results per config object and path. A config object is replaced, never reshaped, on
+   * a change (runtime fields are added to the instances it holds, not new instances), so the
+   * answer for one object stays the same; the timers ask every second.
+   */
+  private readonly located = new WeakMap<object, Map<string, Instance | undefined>>();
   private readonly trace: Tracer;
 
   constructor(
@@ -126,7 +143,13 @@ export class HealthCheckManager {
     // Only plugins queue checkers in this model (routes' own upstreams are not part of it).
     if (!pluginName) throw new Error(`resource path without a plugin: ${resourcePath}`);
     const jsonPath = jsonPathOf(resourcePath);
-    const constructorConfig = JSONPath({ path: jsonPath, json: conf.value, wrap: false }) as Instance | undefined;
+    let paths = this.located.get(conf.value);
+    if (!paths) this.located.set(conf.value, (paths = new Map()));
+    let constructorConfig = paths.get(jsonPath);
+    if (constructorConfig === undefined && !paths.has(jsonPath)) {
+      constructorConfig = JSONPath({ path: jsonPath, json: conf.value, wrap: false }) as Instance | undefined;
+      paths.set(jsonPath, constructorConfig);
+    }
     const plugin = this.env.plugins[pluginName];
     if (!plugin) throw new Error(`module 'apisix.plugins.${pluginName}' not found`);
     if (!this.behaviour.guardsConstructResult) {

@@ -33,8 +33,20 @@ function pad(n: number, width = 2): string {
   return String(n).padStart(width, "0");
 }
 
-/** nginx's error log time format, `YYYY/MM/DD HH:MM:SS`, in UTC. */
+let formattedSecond = NaN;
+let formatted = "";
+
+/** nginx's error log time format, `YYYY/MM/DD HH:MM:SS`, in UTC (the last second's text is kept). */
 export function formatLogTime(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== formattedSecond) {
+    formatted = formatTime(ms);
+    formattedSecond = second;
+  }
+  return formatted;
+}
+
+function formatTime(ms: number): string {
   const d = new Date(ms);
   return (
     `${d.getUTCFullYear()}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())} ` +

@@ -31,6 +31,14 @@ export class Resolver {
     for (const [name, ips] of Object.entries(entries)) this.add(name, ips);
   }
 
+  /** A resolver with the same names; later changes to either are its own. */
+  clone(): Resolver {
+    const copy = new Resolver();
+    for (const [name, ips] of this.table) copy.table.set(name, [...ips]);
+    copy.nextOctet = this.nextOctet;
+    return copy;
+  }
+
   /** Map a name to loopback addresses; anything else is a mistake in the fixture. */
   add(name: string, ips: string | string[]): void {
     const list = Array.isArray(ips) ? ips : [ips];

@@ -9,7 +9,7 @@ export function uriMatches(pattern: string, path: string): boolean {
  * Find the route for a request, as APISIX's radixtree router does for the parts used here:
  * exact matches beat prefix matches, longer prefixes beat shorter ones, then higher `priority`.
  */
-export function matchRoute(routes: ConfigItem[], method: string, pathWithQuery: string): ConfigItem | undefined {
+export function matchRoute(routes: readonly ConfigItem[], method: string, pathWithQuery: string): ConfigItem | undefined {
   const path = pathWithQuery.split("?")[0]!;
   let best: { item: ConfigItem; score: number; priority: number } | undefined;
   for (const item of routes) {

@@ -12,6 +12,7 @@
  *     one tick have passed.
  */
 import { CHECK_DEFAULTS } from "../../gateway/healthcheck/checker.ts";
+import { ModelEngine } from "../../gateway/model-engine.ts";
 import type { LifecycleModel, LifecycleReal, RouteModel, Violation } from "./model.ts";
 import { backendIp, type BackendName } from "./world.ts";
 
@@ -76,11 +77,37 @@ export function checkCrash(r: LifecycleReal): Violation | undefined {
   return undefined;
 }
 
+/** A working checker as the invariants read it. */
+interface Working {
+  version: string;
+  dead: boolean;
+  /** The checker's identity (`checker#N`). */
+  checker: string;
+  targets: Iterable<{ ip: string; port: number; healthy: boolean }>;
+}
+
+/**
+ * The working checkers by resource path, in pool order. The model engine's are read from its
+ * manager in place: building the control API's pools and checkers views after every command was
+ * a sizeable part of a model run. Other engines answer through those views.
+ */
+async function workingCheckers(r: LifecycleReal): Promise<Map<string, Working>> {
+  const out = new Map<string, Working>();
+  const engine = r.target.gateway.engine;
+  if (engine instanceof ModelEngine) {
+    for (const [path, item] of engine.manager.workingPool) out.set(path, { version: item.version, dead: item.checker.dead, checker: String(item.checker), targets: item.checker.targetStates() });
+    return out;
+  }
+  const [pools, checkers] = await Promise.all([r.target.pools(), r.target.checkers()]);
+  const nodes = new Map(checkers.map((c) => [c.name, c.nodes.map((n) => ({ ip: n.ip, port: n.port, healthy: n.status === "healthy" }))]));
+  for (const [path, w] of Object.entries(pools!.working)) out.set(path, { ...w, targets: nodes.get(path) ?? [] });
+  return out;
+}
+
 export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Promise<Violation | undefined> {
   const crash = checkCrash(r);
   if (crash) return crash;
-  const pools = (await r.target.pools())!;
-  const working = pools.working;
+  const working = await workingCheckers(r);
   coverage.steps += 1;
 
   let multi = false;
@@ -88,7 +115,7 @@ export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Prom
     if (!routeSettled(m, route)) continue;
     const mi = r.modifiedIndex.get(id);
     for (let i = 0; i < route.instances.length; i++) {
-      const w = working[resourcePath(r.prefix, id, i)];
+      const w = working.get(resourcePath(r.prefix, id, i));
       if (route.instances.length < 2 && !w) continue;
       if (!w || w.dead) return { invariant: 2, kind: "missing", route: id, instance: i, detail: `route ${id} instance ${i}: no working checker ${m.now - route.lastRequest} ms after a request (route modifiedIndex ${mi})` };
       if (!isCurrent(w.version, mi)) return { invariant: 2, kind: "stale", route: id, instance: i, detail: `route ${id} instance ${i}: working checker at version ${w.version}, route modifiedIndex is ${mi}` };
@@ -99,26 +126,24 @@ export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Prom
     }
   }
   if (multi) coverage.settled += 1;
-  for (const path of Object.keys(working)) {
+  for (const [path, item] of working) {
     const p = PATH.exec(path);
     if (!p) continue;
     const [id, index] = [p[1]!, Number(p[2])];
     const route = m.routes.get(id);
     if (!route) {
       const deletedAt = m.deleted.get(id);
-      if (deletedAt !== undefined && m.now - deletedAt >= SETTLE_MS) return { invariant: 2, kind: "leftover", route: id, instance: index, detail: `working checker ${working[path]!.checker} of route ${id} (instance ${index}), ${m.now - deletedAt} ms after the route was deleted` };
+      if (deletedAt !== undefined && m.now - deletedAt >= SETTLE_MS) return { invariant: 2, kind: "leftover", route: id, instance: index, detail: `working checker ${item.checker} of route ${id} (instance ${index}), ${m.now - deletedAt} ms after the route was deleted` };
       continue;
     }
-    if (index >= route.instances.length && m.now - route.lastWrite >= SETTLE_MS) return { invariant: 2, kind: "leftover", route: id, instance: index, detail: `working checker ${working[path]!.checker} of removed instance ${index} of route ${id} (${route.instances.length} left), ${m.now - route.lastWrite} ms after the write` };
+    if (index >= route.instances.length && m.now - route.lastWrite >= SETTLE_MS) return { invariant: 2, kind: "leftover", route: id, instance: index, detail: `working checker ${item.checker} of removed instance ${index} of route ${id} (${route.instances.length} left), ${m.now - route.lastWrite} ms after the write` };
   }
 
   // Invariant 3: walk the current checkers, remember since when each target has been seen.
   const seen = new Map<string, number>();
-  const checkers = await r.target.checkers();
-  for (const c of checkers) {
-    const p = PATH.exec(c.name);
-    const w = working[c.name];
-    if (!p || !w || w.dead) continue;
+  for (const [name, w] of working) {
+    const p = PATH.exec(name);
+    if (!p || w.dead) continue;
     const [id, index] = [p[1]!, Number(p[2])];
     const route = m.routes.get(id);
     const ins = route?.instances[index];
@@ -126,7 +151,7 @@ export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Prom
     const active = ins.checks?.active;
     const failures = active?.unhealthy?.tcp_failures ?? CHECK_DEFAULTS.unhealthy.tcp_failures;
     const interval = (active?.healthy?.interval ?? CHECK_DEFAULTS.healthy.interval) * 1000;
-    for (const node of c.nodes) {
+    for (const node of w.targets) {
       const key = `${w.checker}|${node.ip}:${node.port}`;
       const since = r.seen.get(key) ?? m.now;
       seen.set(key, since);
@@ -134,7 +159,7 @@ export async function checkInvariants(m: LifecycleModel, r: LifecycleReal): Prom
         if (backendIp(backend) !== node.ip) continue;
         const deadline = Math.max(downSince, since) + failures * interval + FIRST_PROBE_DELAY_MS + TICK_MS;
         if (m.now <= deadline) continue;
-        if (node.status !== "healthy") coverage.downDetected += 1;
+        if (!node.healthy) coverage.downDetected += 1;
         else {
           return {
             invariant: 3,

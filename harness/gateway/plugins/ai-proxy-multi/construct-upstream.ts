@@ -18,7 +18,8 @@ export const checksAsConfigured: ProbeChecks = (instance) => instance.checks;
 /**
  * A copy of checks with auth headers added to req_headers and auth query appended to http_path.
  * The copy is remembered per config object (a config change makes new objects), so the timers do
- * not clone the same checks every tick; nothing writes to it.
+ * not clone the same checks every tick. Nothing writes to checks (config or copy), so only what
+ * changes is copied: `checks`, `active` and `req_headers`.
  */
 export function checksWithAuth(querySeparator: (path: string) => "?" | "&"): ProbeChecks {
   const derived = new WeakMap<Checks, { auth: Instance["auth"]; checks: Checks }>();
@@ -27,10 +28,10 @@ export function checksWithAuth(querySeparator: (path: string) => "?" | "&"): Pro
     if (!checks?.active) return checks;
     const cached = derived.get(checks);
     if (cached && cached.auth === instance.auth) return cached.checks;
-    const copy = structuredClone(checks) as Checks;
+    const copy: Checks = { ...checks, active: { ...checks.active } };
     const auth = instance.auth ?? {};
     if (auth.header) {
-      const headers = copy.active.req_headers ?? [];
+      const headers = copy.active.req_headers ? [...copy.active.req_headers] : [];
       for (const [k, v] of Object.entries(auth.header)) {
         const line = `${k}: ${v}`;
         if (!headers.includes(line)) headers.push(line);

@@ -26,8 +26,21 @@ export const parseEndpointByPattern: EndpointParser = (endpoint) => {
   return { scheme, host: m[2]!, port };
 };
 
-/** 3.17+ parse the endpoint as a URL, keeping path and query, IPv6 hosts without brackets. */
+const parsedAsUrl = new Map<string, ParsedEndpoint | undefined>();
+
+/**
+ * 3.17+ parse the endpoint as a URL, keeping path and query, IPv6 hosts without brackets. The
+ * answers are remembered (and frozen): every request and timer tick reads the same endpoints.
+ */
 export const parseEndpointAsUrl: EndpointParser = (endpoint) => {
+  if (parsedAsUrl.has(endpoint)) return parsedAsUrl.get(endpoint);
+  const parsed = readEndpointAsUrl(endpoint);
+  if (parsedAsUrl.size >= 4096) parsedAsUrl.clear();
+  parsedAsUrl.set(endpoint, parsed && Object.freeze(parsed));
+  return parsed;
+};
+
+function readEndpointAsUrl(endpoint: string): ParsedEndpoint | undefined {
   let u: URL;
   try {
     u = new URL(endpoint);
@@ -44,7 +57,7 @@ export const parseEndpointAsUrl: EndpointParser = (endpoint) => {
   if (hasPath) parsed.path = u.pathname;
   if (u.search) parsed.query = u.search.slice(1);
   return parsed;
-};
+}
 
 /**
  * The node an instance points at before DNS: the override endpoint, else the provider's

@@ -1,0 +1,76 @@
+/**
+ * Whole-process measurements: wall time from spawn to exit of the commands a user types, and the
+ * peak memory of one, in this tree and (optionally) in a baseline tree, alternating within each
+ * round so both see the same machine. Ratios are to `node -e 0` measured in the same rounds.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const PEAK_RSS = fileURLToPath(new URL("./peak-rss.cjs", import.meta.url));
+
+export interface Tree {
+  label: string;
+  dir: string;
+}
+
+export interface Command {
+  name: string;
+  args: string[];
+  /** Expected exit code (bad usage: 2). */
+  exit: number;
+}
+
+/** The commands of the start-up table, as `node <args>` in a tree. `out` is a scratch directory for reports. */
+export function commands(out: string): Command[] {
+  return [
+    { name: "`node -e 0`", args: ["-e", "0"], exit: 0 },
+    { name: "`harness --help`", args: ["bin/harness.js", "--help"], exit: 0 },
+    { name: "`harness repro --bogus` (bad usage)", args: ["bin/harness.js", "repro", "--bogus"], exit: 2 },
+    { name: "`harness repro` (real etcd, cold, 4 versions)", args: ["bin/harness.js", "repro", "--out", out], exit: 0 },
+    { name: "`harness repro --store memory`", args: ["bin/harness.js", "repro", "--store", "memory", "--out", out], exit: 0 },
+    { name: "`harness run scenarios/ --versions all` (real etcd)", args: ["bin/harness.js", "run", "scenarios/", "--versions", "all", "--out", out], exit: 0 },
+  ];
+}
+
+/** Run `node <args>` in dir; resolves with the wall time in ms. */
+export function timeNode(dir: string, args: string[], expectExit: number, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let stderr = "";
+    const t0 = performance.now();
+    const child = spawn(process.execPath, args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"], env });
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.once("error", reject);
+    child.once("close", (code) => {
+      const ms = performance.now() - t0;
+      if (code !== expectExit) reject(new Error(`node ${args.join(" ")} in ${dir} exited ${code}, expected ${expectExit}: ${stderr.slice(-2000)}`));
+      else resolve(ms);
+    });
+  });
+}
+
+/** Peak resident memory (MiB) of `node <args>`, read by a preloaded script at exit. */
+export async function peakRssMiB(dir: string, args: string[], expectExit: number): Promise<number> {
+  const scratch = mkdtempSync(join(tmpdir(), "harness-bench-rss-"));
+  const file = join(scratch, "rss");
+  try {
+    await timeNode(dir, ["--require", PEAK_RSS, ...args], expectExit, { ...process.env, HARNESS_BENCH_RSS_FILE: file });
+    return Number(readFileSync(file, "utf8")) / 1024;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The project as it was at a git ref, in a temp dir, sharing this tree's node_modules. */
+export function baselineTree(ref: string): Tree & { remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), "harness-bench-baseline-"));
+  const sha = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", ref], { encoding: "utf8" }).trim();
+  execFileSync("sh", ["-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", ROOT, sha, dir]);
+  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  // The lifecycle rate is measured by this tree's script, which only needs checkLifecycle.
+  copyFileSync(join(ROOT, "bench/lifecycle-rate.ts"), join(dir, "bench/lifecycle-rate.ts"));
+  return { label: sha, dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
