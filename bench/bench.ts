@@ -3,7 +3,7 @@
  * bench/RESULTS.md.
  *
  *   npm run bench -- [--rounds 5] [--seeds 20] [--baseline <git ref>] [--write]
- *   npm run bench -- --only html [--rounds 5] [--write]   (only part 5; --write replaces its section)
+ *   npm run bench -- --only html|lua [--rounds 5] [--write]   (only that part; --write replaces its section)
  *
  * 1. Whole processes, as a user runs them: `node -e 0`, `harness --help`, a bad-usage exit,
  *    `harness repro` on a real etcd it starts (cold) and on the in-memory store, `harness run
@@ -17,6 +17,8 @@
  *    shrunk, and its shrunk length.
  * 5. The HTML report of the catalogue x the four releases: write time (target <= 1 s) and load
  *    time in headless Chromium (target <= 2 s); the same for two hour-long runs.
+ * 6. The lua engine: one #13101 run in process (target <= 20 ms median) and the catalogue x 4
+ *    releases as a process (target <= 10 s).
  * The targets of each measurement (issues 4 and 11) are in the tables, with whether they are met.
  */
 import { execFileSync } from "node:child_process";
@@ -26,6 +28,7 @@ import { join } from "node:path";
 import { checkLifecycle } from "../harness/props/lifecycle/run.ts";
 import { benchHtml, htmlTable } from "./html-bench.ts";
 import { baselineTree, commands, peakRssMiB, ROOT, timeNode, type Tree } from "./processes.ts";
+import { benchLua, luaTable } from "./lua-bench.ts";
 import { benchRepro, reproTable } from "./repro-bench.ts";
 import { fmtMs, max, median } from "./stats.ts";
 
@@ -43,17 +46,39 @@ const machine = `node ${process.version}, ${availableParallelism()} CPU(s) (${cp
 log(`bench: ${machine}`);
 
 const RESULTS = new URL("./RESULTS.md", import.meta.url);
-const HTML_HEADING = "HTML report, ";
+/** The parts that also run alone, each a section of RESULTS.md that starts with its heading. */
+const PARTS: Record<string, { heading: string; table: () => Promise<string> }> = {
+  html: { heading: "HTML report, ", table: async () => htmlTable(await benchHtml(ROUNDS, log)) },
+  lua: {
+    heading: "The lua engine (",
+    table: async () => {
+      const scratch = mkdtempSync(join(tmpdir(), "harness-bench-lua-"));
+      try {
+        return luaTable(await benchLua(ROUNDS, scratch, log));
+      } finally {
+        rmSync(scratch, { recursive: true, force: true });
+      }
+    },
+  },
+};
+
+/** Replace a part's section of RESULTS.md (up to the next part's heading), or append it. */
+function writeSection(heading: string, section: string): void {
+  const old = existsSync(RESULTS) ? readFileSync(RESULTS, "utf8") : "# Benchmark results\n\n";
+  const start = old.indexOf(heading);
+  if (start < 0) return writeFileSync(RESULTS, old.trimEnd() + "\n\n" + section);
+  const ends = Object.values(PARTS).map((p) => old.indexOf(p.heading, start + heading.length)).filter((i) => i > start);
+  const end = ends.length ? Math.min(...ends) : old.length;
+  writeFileSync(RESULTS, old.slice(0, start) + section + (end < old.length ? "\n" + old.slice(end) : ""));
+}
 
 if (process.argv.includes("--only")) {
-  if (process.argv[process.argv.indexOf("--only") + 1] !== "html") throw new Error("--only: the one part that runs alone is html");
-  const section = `${htmlTable(await benchHtml(ROUNDS, log))}\n\nMeasured with \`npm run bench -- --only html --rounds ${ROUNDS} --write\` on ${new Date().toISOString().slice(0, 10)}: ${machine}.\n`;
+  const name = process.argv[process.argv.indexOf("--only") + 1] ?? "";
+  const part = PARTS[name];
+  if (!part) throw new Error(`--only: expected one of ${Object.keys(PARTS).join(", ")}, got "${name}"`);
+  const section = `${await part.table()}\n\nMeasured with \`npm run bench -- --only ${name} --rounds ${ROUNDS} --write\` on ${new Date().toISOString().slice(0, 10)}: ${machine}.\n`;
   process.stdout.write(section);
-  if (process.argv.includes("--write")) {
-    const old = existsSync(RESULTS) ? readFileSync(RESULTS, "utf8") : "# Benchmark results\n\n";
-    const cut = old.indexOf(HTML_HEADING);
-    writeFileSync(RESULTS, (cut >= 0 ? old.slice(0, cut) : old.trimEnd() + "\n\n") + section);
-  }
+  if (process.argv.includes("--write")) writeSection(part.heading, section);
   process.exit(0);
 }
 
@@ -192,7 +217,8 @@ const findTable = [
   `Crash found: ${crashKinds}.`,
 ].join("\n");
 
-const html = await benchHtml(ROUNDS, log);
+const html = await PARTS.html!.table();
+const lua = await PARTS.lua!.table();
 
 const command = `npm run bench -- --rounds ${ROUNDS} --seeds ${SEEDS}${BASELINE ? ` --baseline ${BASELINE}` : ""} --write`;
 const text = [
@@ -208,7 +234,9 @@ const text = [
   "",
   findTable,
   "",
-  htmlTable(html),
+  html,
+  "",
+  lua,
   "",
 ].join("\n");
 process.stdout.write(text);
