@@ -91,3 +91,14 @@ export async function eventually(check: () => boolean, ms: number): Promise<bool
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** Living etcd processes a given harness process started (their data dir carries its pid). */
+export function etcdsOf(ownerPid: number): number[] {
+  return etcdPids().filter((pid) => {
+    try {
+      return alive(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`/harness-etcd-${ownerPid}-`);
+    } catch {
+      return false;
+    }
+  });
+}
