@@ -48,7 +48,7 @@ describe("scenario file mistakes name the file, line and column, and what was ex
     ["malformed.yaml", "name: x\nsteps:\n  - wait: [1s\nexpect: {default: passes}\n", 4, 1, "malformed YAML"],
     ["unknown-step.yaml", GOOD_HEAD + "  - sleep: 2s\nexpect: {default: passes}\n", 6, 5, 'steps[1].sleep: unknown step "sleep" (expected one of admin, request, wait, backend, etcd, mark, assert)'],
     ["unknown-field.yaml", GOOD_HEAD + "  - request: {path: /ai/x, colour: red}\nexpect: {default: passes}\n", 6, 28, 'steps[1].request.colour: unknown field "colour"'],
-    ["wrong-type.yaml", GOOD_HEAD + "  - wait: soon\nexpect: {default: passes}\n", 6, 11, "steps[1].wait: expected a duration (2s, 500ms, 1.5s, 1m) or whole milliseconds"],
+    ["wrong-type.yaml", GOOD_HEAD + "  - wait: soon\nexpect: {default: passes}\n", 6, 11, "steps[1].wait: expected a duration of at most 1h (2s, 500ms, 1.5s, 1m) or whole milliseconds up to 3600000"],
     ["bad-method.yaml", GOOD_HEAD.replace("method: PUT", "method: PUSH") + "expect: {default: passes}\n", 5, 21, "steps[0].admin.method: expected one of GET, PUT, POST, PATCH, DELETE"],
     ["missing-fixture.yaml", GOOD_HEAD.replace("routes/two-backends.json", "routes/nope.json") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: fixture not found: routes/nope.json"],
     ["unknown-version.yaml", GOOD_HEAD + "expect: {default: passes, 3.19.0: reproduces}\n", 6, 27, 'expect.3.19.0: unknown version "3.19.0"'],

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnServe } from "../../harness/targets/factories.ts";
-import { etcdPids } from "../helpers/processes.ts";
+import { etcdsOf } from "../helpers/processes.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const fixture = (p: string) => readFileSync(new URL(`../../fixtures/${p}`, import.meta.url), "utf8");
@@ -16,7 +16,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 describe("serve: the bug report's curl steps against the reference gateway", () => {
   let served: Awaited<ReturnType<typeof spawnServe>>;
-  const etcdBefore = etcdPids();
   beforeAll(async () => {
     served = await spawnServe({ version: "3.16.0", store: "etcd", prefix: "/apisix", world: { backends: [{ name: "openai", hosts: ["api.openai.com"], mode: { kind: "healthy" } }], hosts: {} } });
   }, 30_000);
@@ -63,6 +62,6 @@ describe("serve: the bug report's curl steps against the reference gateway", () 
 
   it("stopping serve leaves no etcd process behind", async () => {
     await served.stop();
-    expect(etcdPids().filter((p) => !etcdBefore.includes(p))).toEqual([]);
+    expect(etcdsOf(served.pid!)).toEqual([]);
   });
 });
