@@ -5,6 +5,7 @@ import type { ErrorObject } from "ajv";
 import { isMap, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { BackendMode } from "../backends/backend.ts";
 import { PROFILES } from "../gateway/versions/index.ts";
+import { parseDuration } from "./duration.ts";
 import { MAX_DURATION_MS, STEP_KINDS } from "./scenario-schema.ts";
 import type { Assertion, Scenario, Step } from "./scenario.ts";
 import { scenarioValidators } from "./validators.ts";
@@ -45,14 +46,7 @@ function describeError(e: ErrorObject): string {
   }
 }
 
-/** Parse a duration: integer milliseconds, or "500ms", "2s", "1.5s", "1m". */
-export function parseDuration(v: number | string): number {
-  if (typeof v === "number") return v;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(v);
-  if (!m) throw new Error(`bad duration "${v}"`);
-  const n = Number(m[1]);
-  return Math.round(m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000);
-}
+export { parseDuration };
 
 /** A duration the schema let through, refused when longer than MAX_DURATION_MS. */
 function durationAt(src: Source, path: PathKey[], v: number | string): number {
