@@ -65,3 +65,49 @@ describe("serve: the bug report's curl steps against the reference gateway", () 
     expect(etcdsOf(served.pid!)).toEqual([]);
   });
 });
+
+/** RSS of a process in kB (Linux). */
+function rssKb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+}
+
+describe("serve: the Admin API and control API take only what they should", () => {
+  let served: Awaited<ReturnType<typeof spawnServe>>;
+  beforeAll(async () => {
+    served = await spawnServe({ version: "3.18.0", store: "memory", prefix: "/apisix", world: { backends: [{ name: "openai", hosts: ["api.openai.com"], mode: { kind: "healthy" } }], hosts: {} } });
+  }, 30_000);
+  afterAll(async () => {
+    await served?.stop();
+  });
+  const admin = () => `http://127.0.0.1:${served.ready.admin}/apisix/admin/routes/1`;
+  const control = (p: string) => `http://127.0.0.1:${served.ready.control}${p}`;
+
+  it("an unauthenticated 64 MB body is answered 401 without being read into memory (APISIX checks the key first)", async () => {
+    const before = rssKb(served.pid!);
+    const body = Buffer.alloc(64 * 1024 * 1024, 0x20);
+    const res = await fetch(admin(), { method: "PUT", body });
+    expect(res.status).toBe(401);
+    expect(rssKb(served.pid!) - before).toBeLessThan(32 * 1024);
+  });
+
+  it("an authenticated body over 1.5 MiB is 400 with APISIX's message; the key also comes from ?api_key=", async () => {
+    const res = await fetch(`${admin()}?api_key=${KEY}`, { method: "PUT", body: Buffer.alloc(2 * 1024 * 1024, 0x20) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error_msg: "invalid request body: request size 2097152 is greater than the maximum size 1572864 allowed" });
+    const ok = await fetch(`${admin()}?api_key=${KEY}`, { method: "PUT", body: fixture("13101/route.json") });
+    expect(ok.status).toBe(201);
+  });
+
+  it("the control API refuses what it cannot use, at once", async () => {
+    const t0 = Date.now();
+    const applied = await fetch(control("/v1/harness/applied?revision=abc"));
+    expect(applied.status).toBe(400);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const mode = await fetch(control("/v1/harness/backends/openai"), { method: "POST", body: '{"kind":"explode"}' });
+    expect(mode.status).toBe(400);
+    expect(((await mode.json()) as { error_msg: string }).error_msg).toMatch(/^expected \{"kind": "healthy"\}/);
+    expect((await fetch(control("/v1/harness/backends/nobody"), { method: "POST", body: '{"kind":"down"}' })).status).toBe(404);
+    expect((await fetch(control("/v1/harness/backends/openai"), { method: "POST", body: "{not json" })).status).toBe(400);
+    expect((await fetch(control("/v1/harness/backends/openai"), { method: "POST", body: '{"kind":"status","status":503}' })).status).toBe(200);
+  });
+});
