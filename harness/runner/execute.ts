@@ -217,7 +217,9 @@ export class ScenarioExecution {
 
   private async routeVersion(route: string): Promise<string | undefined> {
     const res = await this.ctx.target.admin("GET", `/apisix/admin/routes/${route}`);
-    if (res.status !== 200) return undefined;
+    if (res.status === 404) return undefined;
+    // Anything else (a 503 from a store that stopped answering) is not "the route is gone".
+    if (res.status !== 200) throw new Error(`GET /apisix/admin/routes/${route}: ${res.status} ${res.body.slice(0, 200)}`);
     return String((JSON.parse(res.body) as { modifiedIndex: number }).modifiedIndex);
   }
 

@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -109,5 +111,44 @@ describe("serve: the Admin API and control API take only what they should", () =
     expect((await fetch(control("/v1/harness/backends/nobody"), { method: "POST", body: '{"kind":"down"}' })).status).toBe(404);
     expect((await fetch(control("/v1/harness/backends/openai"), { method: "POST", body: "{not json" })).status).toBe(400);
     expect((await fetch(control("/v1/harness/backends/openai"), { method: "POST", body: '{"kind":"status","status":503}' })).status).toBe(200);
+  });
+});
+
+describe("serve: a fresh error log per session", () => {
+  const cwd = mkdtempSync(join(tmpdir(), "serve-log-"));
+  afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+
+  /** Start serve in `cwd`, return the log path it printed once ready, then Ctrl-C it. */
+  async function session(args: string[]): Promise<{ logFile: string; emptyAtStart: boolean; exitCode: number | undefined; stderr: string }> {
+    const sub = execa("node", [join(ROOT, "bin/harness.js"), "serve", "--version", "3.18.0", "--store", "memory", "--port", "0", "--admin-port", "0", "--control-port", "0", "--quiet", ...args], { cwd, reject: false });
+    let err = "";
+    const logFile = await new Promise<string>((resolve, reject) => {
+      sub.stderr!.on("data", (c: Buffer) => {
+        err += c.toString();
+        const m = /^ {2}error log {3}(\S+) {2}\(new for this session\)$/m.exec(err);
+        if (m && err.includes("Ctrl-C stops it")) resolve(m[1]!);
+      });
+      void sub.then(() => reject(new Error(`serve ended: ${err}`)));
+    });
+    const path = resolve(cwd, logFile);
+    const emptyAtStart = existsSync(path) && statSync(path).size === 0;
+    sub.kill("SIGINT");
+    const res = await sub;
+    return { logFile: path, emptyAtStart, exitCode: res.exitCode, stderr: res.stderr };
+  }
+
+  it("the default log is a new file each session, there (empty) from the start; a given one is emptied", async () => {
+    const first = await session([]);
+    const second = await session([]);
+    expect(first.logFile).toMatch(/reports\/serve-error-3\.18\.0-.*\.log$/);
+    expect(second.logFile).not.toBe(first.logFile);
+    expect([first.emptyAtStart, second.emptyAtStart]).toEqual([true, true]);
+    const given = join(cwd, "given.log");
+    writeFileSync(given, "2026/01/01 00:00:00 [error] a line of an earlier session\n");
+    const third = await session(["--log-file", given]);
+    expect(third.logFile).toBe(given);
+    expect(third.emptyAtStart).toBe(true);
+    expect(third.exitCode).toBe(130);
+    expect(third.stderr).toMatch(/^interrupted \(SIGINT\): stopping$/m);
   });
 });
