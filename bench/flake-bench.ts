@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
+import { ownedTempDir } from "../harness/proc/index.ts";
 import { etcdsOf, ownedDirsOf } from "../test/helpers/processes.ts";
 import { fmtMs, max, median } from "./stats.ts";
 
@@ -36,7 +36,8 @@ interface ResultsJson {
 export async function benchFlakes(iterations: number, target: string, versions: string, log: (s: string) => void): Promise<FlakeBench> {
   const r: FlakeBench = { iterations, target, versions, runs: 0, failed: [], flaky: [], badExits: 0, leftovers: 0, wallMs: [] };
   const outcomes = new Map<string, Record<string, number>>();
-  const out = mkdtempSync(join(tmpdir(), "harness-bench-flakes-"));
+  const dir = ownedTempDir("bench");
+  const out = dir.path;
   try {
     for (let i = 1; i <= iterations; i++) {
       rmSync(join(out, "results.json"), { force: true });
@@ -58,7 +59,7 @@ export async function benchFlakes(iterations: number, target: string, versions: 
       log(`flakes ${i}/${iterations}: exit ${res.exitCode}, ${json.runs.filter((x) => !x.met).length} of ${json.runs.length} runs failed (${fmtMs(r.wallMs.at(-1)!)})`);
     }
   } finally {
-    rmSync(out, { recursive: true, force: true });
+    await dir.remove();
   }
   r.flaky = [...outcomes.entries()].filter(([, o]) => Object.keys(o).length > 1).map(([run, o]) => ({ run, outcomes: o }));
   return r;
