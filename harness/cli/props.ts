@@ -125,6 +125,11 @@ export function formatProps(rows: PropsRow[], properties: PropertyId[]): string 
   return out.join("\n");
 }
 
+/** Write each lifecycle counterexample's scenario file (runProps leaves that to its caller). */
+export function writeCounterexamples(rows: PropsRow[]): void {
+  for (const r of rows) if (r.scenarioFile && r.scenarioText) writeRecord(r.scenarioFile, r.scenarioText);
+}
+
 /**
  * The HTML report of a props run: the verdict table, and each lifecycle counterexample's
  * scenario replayed on every version of the run (in-memory store), so its timeline shows where
@@ -138,6 +143,7 @@ export async function propsHtml(rows: PropsRow[], properties: PropertyId[], vers
     import("../runner/suite.ts"),
     import("../targets/inproc.ts"),
   ]);
+  writeCounterexamples(rows);
   const scenarios = rows.filter((r) => r.scenarioFile).map((r) => loadScenario(r.scenarioFile!));
   const factory = new InprocFactory(() => new MemoryStore("props replay store"), "memory (props replay)", "loopback", workers);
   const suite = await runSuite({ scenarios, versions, factory, seed: rows[0]?.seed ?? 0 });
@@ -195,7 +201,7 @@ export function registerProps(program: Command, ctx: CommandContext): void {
       else if (reporters.includes("table")) process.stdout.write(formatProps(rows, properties) + "\n");
       process.exitCode = rows.every((r) => r.asKnown) ? EXIT.ok : EXIT.failed;
       // The counterexample scenarios are written once the verdicts are out.
-      for (const r of rows) if (r.scenarioFile && r.scenarioText) writeRecord(r.scenarioFile, r.scenarioText);
+      writeCounterexamples(rows);
       if (reporters.includes("html")) process.stderr.write(`report: ${await propsHtml(rows, properties, profiles, o.out, workers)}\n`);
     });
 }
