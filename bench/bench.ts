@@ -2,8 +2,8 @@
  * The benchmark (a script, not a timed test). Prints medians and ratios; `--write` also writes
  * bench/RESULTS.md.
  *
- *   npm run bench -- [--rounds 5] [--seeds 20] [--baseline <git ref>] [--write]
- *   npm run bench -- --only html|lua [--rounds 5] [--write]   (only that part; --write replaces its section)
+ *   npm run bench -- [--rounds 5] [--seeds 20] [--baseline <git ref>] [--flakes 50] [--write]
+ *   npm run bench -- --only html|lua|flakes [--rounds 5] [--flakes 50] [--write]   (only that part; --write replaces its section)
  *
  * 1. Whole processes, as a user runs them: `node -e 0`, `harness --help`, a bad-usage exit,
  *    `harness repro` on a real etcd it starts (cold) and on the in-memory store, `harness run
@@ -19,6 +19,10 @@
  *    time in headless Chromium (target <= 2 s); the same for two hour-long runs.
  * 6. The lua engine: one #13101 run in process (target <= 20 ms median) and the catalogue x 4
  *    releases as a process (target <= 10 s).
+ * 7. The scenario catalogue (x every profile) run --flakes times through the CLI on real etcd:
+ *    runs that failed, scenario x version pairs whose outcome changed between iterations
+ *    (target: 0 of both), and iterations that left an etcd or a temp dir (issue 9). --flakes 0
+ *    leaves it out of the full run.
  * The targets of each measurement (issues 4 and 11) are in the tables, with whether they are met.
  */
 import { execFileSync } from "node:child_process";
@@ -26,6 +30,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkLifecycle } from "../harness/props/lifecycle/run.ts";
+import { benchFlakes, flakeTable } from "./flake-bench.ts";
 import { benchHtml, htmlTable } from "./html-bench.ts";
 import { baselineTree, commands, peakRssMiB, ROOT, timeNode, type Tree } from "./processes.ts";
 import { benchLua, luaTable } from "./lua-bench.ts";
@@ -39,6 +44,7 @@ function arg(name: string): string | undefined {
 const ROUNDS = Number(arg("rounds") ?? 5);
 const SEEDS = Number(arg("seeds") ?? 20);
 const BASELINE = arg("baseline");
+const FLAKES = Number(arg("flakes") ?? 50);
 const RUNS = 1000;
 const log = (s: string): void => void process.stderr.write(s + "\n");
 
@@ -47,7 +53,7 @@ log(`bench: ${machine}`);
 
 const RESULTS = new URL("./RESULTS.md", import.meta.url);
 /** The parts that also run alone, each a section of RESULTS.md that starts with its heading. */
-const PARTS: Record<string, { heading: string; table: () => Promise<string> }> = {
+const PARTS: Record<string, { heading: string; table: () => Promise<string>; args?: string }> = {
   html: { heading: "HTML report, ", table: async () => htmlTable(await benchHtml(ROUNDS, log)) },
   lua: {
     heading: "The lua engine (",
@@ -60,6 +66,7 @@ const PARTS: Record<string, { heading: string; table: () => Promise<string> }> =
       }
     },
   },
+  flakes: { heading: "The scenario catalogue run ", table: async () => flakeTable(await benchFlakes(FLAKES, "inproc", "everything", log)), args: `--flakes ${FLAKES}` },
 };
 
 /** Replace a part's section of RESULTS.md (up to the next part's heading), or append it. */
@@ -76,7 +83,7 @@ if (process.argv.includes("--only")) {
   const name = process.argv[process.argv.indexOf("--only") + 1] ?? "";
   const part = PARTS[name];
   if (!part) throw new Error(`--only: expected one of ${Object.keys(PARTS).join(", ")}, got "${name}"`);
-  const section = `${await part.table()}\n\nMeasured with \`npm run bench -- --only ${name} --rounds ${ROUNDS} --write\` on ${new Date().toISOString().slice(0, 10)}: ${machine}.\n`;
+  const section = `${await part.table()}\n\nMeasured with \`npm run bench -- --only ${name} ${part.args ?? `--rounds ${ROUNDS}`} --write\` on ${new Date().toISOString().slice(0, 10)}: ${machine}.\n`;
   process.stdout.write(section);
   if (process.argv.includes("--write")) writeSection(part.heading, section);
   process.exit(0);
@@ -219,8 +226,9 @@ const findTable = [
 
 const html = await PARTS.html!.table();
 const lua = await PARTS.lua!.table();
+const flakes = FLAKES > 0 ? await PARTS.flakes!.table() : undefined;
 
-const command = `npm run bench -- --rounds ${ROUNDS} --seeds ${SEEDS}${BASELINE ? ` --baseline ${BASELINE}` : ""} --write`;
+const command = `npm run bench -- --rounds ${ROUNDS} --seeds ${SEEDS}${BASELINE ? ` --baseline ${BASELINE}` : ""} --flakes ${FLAKES} --write`;
 const text = [
   "# Benchmark results",
   "",
@@ -238,6 +246,7 @@ const text = [
   "",
   lua,
   "",
+  ...(flakes ? [flakes, ""] : []),
 ].join("\n");
 process.stdout.write(text);
 if (process.argv.includes("--write")) writeFileSync(RESULTS, text);

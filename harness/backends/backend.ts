@@ -5,6 +5,21 @@ export type BackendMode =
   | { kind: "slow"; delayMs: number }
   | { kind: "down" };
 
+/** The longest `slow` delay a backend takes (as long as a scenario's longest duration). */
+const MAX_DELAY_MS = 3_600_000;
+
+/** A BackendMode from untrusted JSON (serve's control API), or why it is not one. */
+export function checkBackendMode(v: unknown): BackendMode | string {
+  const expected = 'expected {"kind": "healthy"}, {"kind": "down"}, {"kind": "status", "status": 100..599} or {"kind": "slow", "delayMs": 0..3600000}';
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return expected;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).sort().join(",");
+  if ((o.kind === "healthy" || o.kind === "down") && keys === "kind") return { kind: o.kind };
+  if (o.kind === "status" && keys === "kind,status" && Number.isInteger(o.status) && (o.status as number) >= 100 && (o.status as number) <= 599) return { kind: "status", status: o.status as number };
+  if (o.kind === "slow" && keys === "delayMs,kind" && Number.isInteger(o.delayMs) && (o.delayMs as number) >= 0 && (o.delayMs as number) <= MAX_DELAY_MS) return { kind: "slow", delayMs: o.delayMs as number };
+  return `${expected}, got ${JSON.stringify(v).slice(0, 200)}`;
+}
+
 export interface BackendSpec {
   name: string;
   /** Host names that resolve to this backend (each gets the backend's 127.0.0.x address). */

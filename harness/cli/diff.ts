@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { DiffResult, KnownLimit } from "../runner/diff.ts";
+import { throwIfInterrupted } from "./interrupt.ts";
 import { intOption, scenariosOption, storeOption, versionsOption } from "./options.ts";
-import { EXIT } from "./usage.ts";
+import { EXIT, type CommandContext } from "./usage.ts";
 
 const KNOWN_LIMITS = new URL("../../fixtures/diff-known-limits.json", import.meta.url);
 
@@ -24,7 +25,7 @@ export function formatDiff(result: DiffResult): string {
   return out.join("\n");
 }
 
-export function registerDiff(program: Command): void {
+export function registerDiff(program: Command, ctx: CommandContext): void {
   program
     .command("diff")
     .description("run scenarios on the model and on APISIX's own Lua with the same seed and list where verdicts or logs differ")
@@ -47,7 +48,10 @@ export function registerDiff(program: Command): void {
         import("../targets/inproc.ts"),
       ]);
       const scenarios = await scenariosOption(paths);
-      const provisioned = await acquireStore({ prefer: storeOption(o.store), log: (l) => process.stderr.write(l + "\n") });
+      const provisioned = await acquireStore({ prefer: storeOption(o.store), log: (l) => process.stderr.write(l + "\n"), signal: ctx.signal }).catch((e: unknown) => {
+        throwIfInterrupted(ctx.signal);
+        throw e;
+      });
       let result: DiffResult;
       try {
         result = await runDiff({
@@ -57,11 +61,14 @@ export function registerDiff(program: Command): void {
           seed,
           knownLimits: knownLimits(),
           factory: new InprocFactory(storePerRun(provisioned), `${provisioned.kind} (${provisioned.source})`),
+          signal: ctx.signal,
           onRun: (r, done, total) => process.stderr.write(`[${done}/${total}] ${r.engine} ${r.version} ${r.outcome} ${oneLine(r.scenario.name)}\n`),
         });
       } finally {
         await provisioned.release();
       }
+      // Pairs cut short by an interruption have no verdict to compare: no result at all.
+      throwIfInterrupted(ctx.signal);
       process.stdout.write((o.json ? JSON.stringify({ seed, disagreements: result.disagreements, pairs: result.runs.length }, null, 2) : formatDiff(result)) + "\n");
       process.exitCode = result.unexpected.length === 0 ? EXIT.ok : EXIT.failed;
     });

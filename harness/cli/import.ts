@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Command } from "commander";
+import { throwIfInterrupted } from "./interrupt.ts";
 import { addEngineOptions, engineKind, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
-import { EXIT, UsageError } from "./usage.ts";
+import { EXIT, UsageError, type CommandContext } from "./usage.ts";
 
 interface ImportOptions extends EngineCliOptions {
   out?: string;
@@ -15,7 +16,7 @@ function slug(file: string): string {
   return basename(file).replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "").toLowerCase() || "report";
 }
 
-export function registerImport(program: Command): void {
+export function registerImport(program: Command, ctx: CommandContext): void {
   const cmd = program
     .command("import")
     .description("turn a bug report (markdown or plain text: curl steps, waits, quoted error lines) into a scenario file")
@@ -55,7 +56,10 @@ export function registerImport(program: Command): void {
         import("../runner/suite.ts"),
         import("../targets/inproc.ts"),
       ]);
-      const provisioned = await acquireStore({ prefer: store, log: (l) => process.stderr.write(l + "\n") });
+      const provisioned = await acquireStore({ prefer: store, log: (l) => process.stderr.write(l + "\n"), signal: ctx.signal }).catch((e: unknown) => {
+        throwIfInterrupted(ctx.signal);
+        throw e;
+      });
       process.stderr.write(`running it on ${versions.length} version(s), ${engineKind(o)} engine\n`);
       let suite;
       try {
@@ -64,11 +68,13 @@ export function registerImport(program: Command): void {
           versions,
           factory: new InprocFactory(storePerRun(provisioned), `${provisioned.kind} (${provisioned.source})`, "loopback", workers),
           seed: 1,
+          signal: ctx.signal,
           onRun: (run, done, total) => process.stderr.write(progressLine(run, done, total) + "\n"),
         });
       } finally {
         await provisioned.release();
       }
+      throwIfInterrupted(ctx.signal);
       process.stdout.write(markdownMatrix(suite));
       process.exitCode = suite.ok ? EXIT.ok : EXIT.failed;
     });

@@ -1,11 +1,17 @@
 import { Command, CommanderError } from "commander";
+import { stopAllOwned } from "../proc/index.ts";
 import { registerDiff } from "./diff.ts";
 import { registerImport } from "./import.ts";
+import { Interrupted, interruptOnSignals } from "./interrupt.ts";
 import { registerProps } from "./props.ts";
 import { registerRepro } from "./repro.ts";
 import { registerRun } from "./run.ts";
 import { registerServe } from "./serve.ts";
-import { EXIT, UsageError } from "./usage.ts";
+import { EXIT, UsageError, type CommandContext } from "./usage.ts";
+
+// Installed before anything starts, so a Ctrl-C at any point is an orderly stop.
+const interruption = interruptOnSignals();
+const ctx: CommandContext = { signal: interruption.signal };
 
 const program = new Command();
 program
@@ -14,12 +20,12 @@ program
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
 
-registerRepro(program);
-registerRun(program);
-registerServe(program);
-registerProps(program);
-registerImport(program);
-registerDiff(program);
+registerRepro(program, ctx);
+registerRun(program, ctx);
+registerServe(program, ctx);
+registerProps(program, ctx);
+registerImport(program, ctx);
+registerDiff(program, ctx);
 
 try {
   await program.parseAsync(process.argv);
@@ -27,6 +33,8 @@ try {
   if (e instanceof CommanderError) {
     // --help and --version exit 0; every other parse failure is bad usage.
     process.exitCode = e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else if (e instanceof Interrupted) {
+    // The signal handler already said so; the command stopped what it started.
   } else if (e instanceof UsageError) {
     process.stderr.write(`harness: ${e.message}\n`);
     process.exitCode = EXIT.usage;
@@ -35,3 +43,11 @@ try {
     process.exitCode = EXIT.failed;
   }
 }
+// Whatever a command left running is stopped before the process ends.
+await stopAllOwned();
+if (interruption.signal.aborted) process.exitCode = (interruption.signal.reason as Interrupted).exitCode;
+// Never hang once the command is over: something still holding the event loop gets 5 s.
+setTimeout(() => {
+  process.stderr.write("harness: something was still running 5 s after the command ended; exiting\n");
+  process.exit();
+}, 5000).unref();

@@ -1,10 +1,12 @@
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmdirSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import type { GatewayVersion } from "../gateway/engine.ts";
 import { parseVersionList, PROFILES, RELEASES, UnknownVersionError } from "../gateway/versions/index.ts";
 import type { VersionProfile } from "../gateway/versions/profile.ts";
 import type { Scenario } from "../runner/scenario.ts";
+import { makeDirs } from "./output.ts";
 import { UsageError } from "./usage.ts";
 
 /** Parse a version list option into profiles; `allMeansEverything` for commands where candidates belong in "all". */
@@ -21,6 +23,22 @@ export function profilesOption(option: string, spec: string, allMeansEverything 
 export function storeOption(value: string): "etcd" | "memory" {
   if (value !== "etcd" && value !== "memory") throw new UsageError(`--store: expected etcd or memory, got "${value}"`);
   return value;
+}
+
+/**
+ * Make sure a command can write into `dir` before it does any work: created if missing, then a
+ * probe entry is made and removed. Anything else is bad input (exit 2), named in one line.
+ */
+export function writableDirOption(option: string, dir: string): string {
+  try {
+    makeDirs(dir);
+    rmdirSync(mkdtempSync(join(dir, ".harness-write-check-")));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === "EEXIST" || err.code === "ENOTDIR" ? "it is a file, or under one" : err.code === "EACCES" || err.code === "EPERM" || err.code === "EROFS" ? `no permission to write there (${err.code})` : `cannot create it (${err.code ?? err.message})`;
+    throw new UsageError(`${option} ${dir}: cannot write reports there: ${why}`);
+  }
+  return dir;
 }
 
 export function intOption(name: string, v: string, min = 0): number {

@@ -1,11 +1,13 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import type { ConstructPropertyId } from "../props/construct-properties.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
 import type { ModelVersion } from "../gateway/model-engine.ts";
-import { addEngineOptions, engineKind, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
-import { EXIT, UsageError } from "./usage.ts";
+import { throwIfInterrupted } from "./interrupt.ts";
+import { addEngineOptions, engineKind, versionsOption, workersOption, writableDirOption, type EngineCliOptions } from "./options.ts";
+import { writeRecord } from "./output.ts";
+import { EXIT, UsageError, type CommandContext } from "./usage.ts";
 
 /**
  * CONSTRUCT_PROPERTIES' ids in its order, then lifecycle. Spelled out so that `--help` need not
@@ -29,6 +31,8 @@ export interface PropsRow {
   counterexample?: unknown;
   message?: string;
   scenarioFile?: string;
+  /** The scenario file's text, written by the command after the verdicts are printed. */
+  scenarioText?: string;
   replay?: string;
   wallMs: number;
 }
@@ -37,8 +41,10 @@ function known(): Record<string, Partial<Record<PropertyId, "holds" | "fails">>>
   return (JSON.parse(readFileSync(new URL("../../fixtures/props-expected.json", import.meta.url), "utf8")) as { verdicts: Record<string, Partial<Record<PropertyId, "holds" | "fails">>> }).verdicts;
 }
 
-export async function runProps(opts: { versions: GatewayVersion[]; properties: PropertyId[]; runs: number; seed: number; path?: string; replayPath?: string; out: string; progress: (line: string) => void }): Promise<PropsRow[]> {
+/** With `signal` aborted it stops within the property being checked and throws Interrupted. */
+export async function runProps(opts: { versions: GatewayVersion[]; properties: PropertyId[]; runs: number; seed: number; path?: string; replayPath?: string; out: string; progress: (line: string) => void; signal?: AbortSignal }): Promise<PropsRow[]> {
   const expected = known();
+  const signal = opts.signal ?? new AbortController().signal;
   const [{ checkConstructProperty }, { checkLifecycle }, { counterexampleToScenario }] = await Promise.all([
     import("../props/construct-properties.ts"),
     import("../props/lifecycle/run.ts"),
@@ -47,23 +53,27 @@ export async function runProps(opts: { versions: GatewayVersion[]; properties: P
   const rows: PropsRow[] = [];
   for (const profile of opts.versions) {
     for (const property of opts.properties) {
-      const base = { runs: opts.runs, seed: opts.seed, ...(opts.path ? { path: opts.path } : {}) };
+      throwIfInterrupted(signal);
+      const base = { runs: opts.runs, seed: opts.seed, signal, ...(opts.path ? { path: opts.path } : {}) };
       let row: PropsRow;
       if (property === "lifecycle") {
-        const v = await checkLifecycle(profile, opts.replayPath !== undefined ? { ...base, replayPath: opts.replayPath } : base);
+        const v = await checkLifecycle(profile, opts.replayPath !== undefined ? { ...base, replayPath: opts.replayPath } : base).catch((e: unknown) => {
+          throwIfInterrupted(signal);
+          throw e;
+        });
+        throwIfInterrupted(signal);
         row = { profile: profile.name, engine: profile.engine, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
         if (v.path) row.path = v.path;
         if (v.replayPath !== undefined) row.replayPath = v.replayPath;
         if (v.counterexample) row.counterexample = v.counterexample;
         if (v.violation) row.message = v.violation;
         if (!v.holds && v.trace) {
-          mkdirSync(opts.out, { recursive: true });
-          const file = join(opts.out, `props-${profile.name}-lifecycle-seed${v.seed}.yaml`);
-          writeFileSync(file, counterexampleToScenario(v));
-          row.scenarioFile = file;
+          row.scenarioFile = join(opts.out, `props-${profile.name}-lifecycle-seed${v.seed}.yaml`);
+          row.scenarioText = counterexampleToScenario(v);
         }
       } else {
         const v = await checkConstructProperty((profile as ModelVersion).profile, property as ConstructPropertyId, base);
+        throwIfInterrupted(signal);
         row = { profile: profile.name, engine: profile.engine, property, holds: v.holds, asKnown: true, runs: v.runs, seed: v.seed, wallMs: v.wallMs };
         if (v.path) row.path = v.path;
         if (v.counterexample !== undefined) row.counterexample = v.counterexample;
@@ -115,6 +125,11 @@ export function formatProps(rows: PropsRow[], properties: PropertyId[]): string 
   return out.join("\n");
 }
 
+/** Write each lifecycle counterexample's scenario file (runProps leaves that to its caller). */
+export function writeCounterexamples(rows: PropsRow[]): void {
+  for (const r of rows) if (r.scenarioFile && r.scenarioText) writeRecord(r.scenarioFile, r.scenarioText);
+}
+
 /**
  * The HTML report of a props run: the verdict table, and each lifecycle counterexample's
  * scenario replayed on every version of the run (in-memory store), so its timeline shows where
@@ -128,6 +143,7 @@ export async function propsHtml(rows: PropsRow[], properties: PropertyId[], vers
     import("../runner/suite.ts"),
     import("../targets/inproc.ts"),
   ]);
+  writeCounterexamples(rows);
   const scenarios = rows.filter((r) => r.scenarioFile).map((r) => loadScenario(r.scenarioFile!));
   const factory = new InprocFactory(() => new MemoryStore("props replay store"), "memory (props replay)", "loopback", workers);
   const suite = await runSuite({ scenarios, versions, factory, seed: rows[0]?.seed ?? 0 });
@@ -149,7 +165,7 @@ interface PropsCliOptions extends EngineCliOptions {
   reporter: string;
 }
 
-export function registerProps(program: Command): void {
+export function registerProps(program: Command, ctx: CommandContext): void {
   const cmd = program
     .command("props")
     .description("property tests: construct_upstream (totality, agreement, purity, idempotence) and the checker-lifecycle model test, per profile")
@@ -173,16 +189,19 @@ export function registerProps(program: Command): void {
       if (o.seed !== undefined && !/^-?\d+$/.test(o.seed)) throw new UsageError(`--seed: expected a whole number, got "${o.seed}"`);
       if (o.property !== undefined && !(PROPERTY_IDS as readonly string[]).includes(o.property)) throw new UsageError(`--property: expected one of ${PROPERTY_IDS.join(", ")}, got "${o.property}"`);
       if (o.path !== undefined && (profiles.length !== 1 || o.property === undefined || o.seed === undefined)) throw new UsageError("--path replays one counterexample: give one --version, one --property and its --seed");
+      writableDirOption("--out", o.out);
       const properties = (o.property ? [o.property] : lua ? ["lifecycle"] : [...PROPERTY_IDS]) as PropertyId[];
       const seed = o.seed !== undefined ? Number(o.seed) : Date.now() % 2 ** 31;
       process.stderr.write(`props: seed ${seed}, ${o.runs} runs per property, ${profiles.length} version(s) on the ${engineKind(o)} engine\n`);
-      const runOpts: Parameters<typeof runProps>[0] = { versions: profiles, properties, runs: Number(o.runs), seed, out: o.out, progress: (l) => void process.stderr.write(`  ${l}\n`) };
+      const runOpts: Parameters<typeof runProps>[0] = { versions: profiles, properties, runs: Number(o.runs), seed, out: o.out, progress: (l) => void process.stderr.write(`  ${l}\n`), signal: ctx.signal };
       if (o.path) runOpts.path = o.path;
       if (o.replayPath !== undefined) runOpts.replayPath = o.replayPath;
       const rows = await runProps(runOpts);
-      if (o.json) process.stdout.write(JSON.stringify({ seed, rows }, null, 2) + "\n");
+      if (o.json) process.stdout.write(JSON.stringify({ seed, rows: rows.map(({ scenarioText: _t, ...r }) => r) }, null, 2) + "\n");
       else if (reporters.includes("table")) process.stdout.write(formatProps(rows, properties) + "\n");
-      if (reporters.includes("html")) process.stderr.write(`report: ${await propsHtml(rows, properties, profiles, o.out, workers)}\n`);
       process.exitCode = rows.every((r) => r.asKnown) ? EXIT.ok : EXIT.failed;
+      // The counterexample scenarios are written once the verdicts are out.
+      writeCounterexamples(rows);
+      if (reporters.includes("html")) process.stderr.write(`report: ${await propsHtml(rows, properties, profiles, o.out, workers)}\n`);
     });
 }

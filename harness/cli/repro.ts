@@ -1,10 +1,11 @@
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import type { RunResult, RunTimeline, StepRecord, SuiteResult } from "../runner/result.ts";
 import { knownBehaviour, type ReproObservation } from "../repro/repro-13101.ts";
-import { addEngineOptions, engineKind, intOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
-import { EXIT, UsageError } from "./usage.ts";
+import { throwIfInterrupted } from "./interrupt.ts";
+import { addEngineOptions, engineKind, intOption, storeOption, versionsOption, workersOption, writableDirOption, type EngineCliOptions } from "./options.ts";
+import { writeRecord } from "./output.ts";
+import { EXIT, UsageError, type CommandContext } from "./usage.ts";
 
 export interface ReproRow extends ReproObservation {
   version: string;
@@ -32,27 +33,36 @@ export interface ReproRecord {
 
 const MODEL: EngineCliOptions = { engine: "model", workers: "1" };
 
-export async function runRepro(opts: { versions: string; store: "etcd" | "memory"; engine?: EngineCliOptions; seed?: number; log: (line: string) => void; timeline?: boolean }): Promise<ReproRecord> {
+/**
+ * The repro on each version. With `signal` aborted it stops at the next step, closes the
+ * gateways, then the store, and throws the Interrupted reason: no partial record.
+ */
+export async function runRepro(opts: { versions: string; store: "etcd" | "memory"; engine?: EngineCliOptions; seed?: number; log: (line: string) => void; timeline?: boolean; signal?: AbortSignal }): Promise<ReproRecord> {
   const started = Date.now();
   const engine = opts.engine ?? MODEL;
   const seed = opts.seed ?? 1;
+  const signal = opts.signal ?? new AbortController().signal;
   const versions = await versionsOption("--versions", opts.versions, engine);
   const workers = workersOption(engine);
   // The store first (a local etcd spawned), then the gateway's code loads while etcd boots.
   const { startStore } = await import("../etcd/provision.ts");
-  const store = startStore({ prefer: opts.store, log: opts.log });
+  const store = startStore({ prefer: opts.store, log: opts.log, signal });
   await store.started;
   const loaded = Promise.all([import("../repro/repro-13101.ts"), import("../targets/inproc.ts")]);
-  const provisioned = await store.ready;
+  const provisioned = await store.ready.catch((e: unknown) => {
+    throwIfInterrupted(signal);
+    throw e;
+  });
   let results: ReproRow[];
   try {
     const [{ compareWithKnown, REPRO_BACKENDS, reproduce13101 }, { InprocTarget }] = await loaded;
     const one = async (version: (typeof versions)[number]): Promise<ReproRow> => {
+      throwIfInterrupted(signal);
       const prefix = `/apisix-repro-${process.pid}-${started}-${version.name.replace(/[^\w.-]/g, "_")}`;
-      const target = await InprocTarget.create({ version, store: provisioned.store, prefix, backends: REPRO_BACKENDS, seed, workers, trace: opts.timeline === true });
+      const target = await InprocTarget.create({ version, store: provisioned.store, prefix, backends: REPRO_BACKENDS, seed, workers, trace: opts.timeline === true, afterClose: () => provisioned.forgetPrefix(prefix) });
       try {
         const origin = target.now();
-        const obs = await reproduce13101(target);
+        const obs = await reproduce13101(target, signal);
         const known = knownBehaviour(version.name);
         const differences = known ? compareWithKnown(obs, known) : [];
         const row: ReproRow = { version: version.name, engine: version.engine, ran: target.gateway.engine.description, ...obs, asKnown: known ? differences.length === 0 : undefined, differences, prefix };
@@ -74,9 +84,13 @@ export async function runRepro(opts: { versions: string; store: "etcd" | "memory
       results = [];
       for (const version of versions) results.push(await one(version));
     }
+  } catch (e) {
+    throwIfInterrupted(signal);
+    throw e;
   } finally {
     await provisioned.release();
   }
+  throwIfInterrupted(signal);
   return {
     issue: "apache/apisix#13101",
     startedAt: new Date(started).toISOString(),
@@ -149,7 +163,7 @@ export function reproSuite(record: ReproRecord): SuiteResult {
   return { startedAt: record.startedAt, wallMs: record.wallMs, target: "inproc", store, seed: record.seed, versions: record.results.map((r) => r.version), engines: [record.engine], runs, ok: record.ok };
 }
 
-export function registerRepro(program: Command): void {
+export function registerRepro(program: Command, ctx: CommandContext): void {
   const cmd = program
     .command("repro")
     .description("reproduce apache/apisix#13101 (PUT route, request, wait 2 s, PATCH, wait 3 s) on each version and print the verdicts")
@@ -163,14 +177,18 @@ export function registerRepro(program: Command): void {
     const reporters = o.reporter.split(",").map((r) => r.trim()).filter(Boolean);
     if (reporters.length === 0 || reporters.some((r) => r !== "table" && r !== "html")) throw new UsageError(`--reporter: expected table and/or html, got "${o.reporter}"`);
     const html = reporters.includes("html");
-    const record = await runRepro({ versions: o.versions, store: storeOption(o.store), engine: o, seed: intOption("--seed", o.seed), log: (l) => process.stderr.write(l + "\n"), timeline: html });
-    mkdirSync(o.out, { recursive: true });
-    const file = join(o.out, `repro-13101-${record.startedAt.replace(/[:.]/g, "-")}.json`);
+    const store = storeOption(o.store);
+    const seed = intOption("--seed", o.seed);
+    writableDirOption("--out", o.out);
+    const record = await runRepro({ versions: o.versions, store, engine: o, seed, log: (l) => process.stderr.write(l + "\n"), timeline: html, signal: ctx.signal });
     // The timelines go to the HTML report only; the JSON record stays the verdicts and steps.
     const plain = { ...record, results: record.results.map(({ timeline: _t, ...r }) => r) };
-    writeFileSync(file, JSON.stringify(plain, null, 2) + "\n");
+    // The verdicts first: a record that cannot be written must not hide them.
     if (o.json) process.stdout.write(JSON.stringify(plain, null, 2) + "\n");
     else if (reporters.includes("table")) process.stdout.write(formatReproTable(record) + "\n");
+    process.exitCode = record.ok ? EXIT.ok : EXIT.failed;
+    const file = join(o.out, `repro-13101-${record.startedAt.replace(/[:.]/g, "-")}.json`);
+    writeRecord(file, JSON.stringify(plain, null, 2) + "\n");
     process.stderr.write(`record: ${file}\n`);
     if (html) {
       const page = join(o.out, "repro-13101.html");
@@ -178,6 +196,5 @@ export function registerRepro(program: Command): void {
       writeHtml(reproSuite(record), page, { title: "apache/apisix#13101: the bug report's steps on each version" });
       process.stderr.write(`report: ${page}\n`);
     }
-    process.exitCode = record.ok ? EXIT.ok : EXIT.failed;
   });
 }

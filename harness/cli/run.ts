@@ -1,7 +1,9 @@
 import type { Command } from "commander";
 import type { runSuite, TargetFactory } from "../runner/suite.ts";
-import { addEngineOptions, engineKind, intOption, scenariosOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
-import { EXIT, UsageError } from "./usage.ts";
+import { parseDuration } from "../runner/duration.ts";
+import { throwIfInterrupted } from "./interrupt.ts";
+import { addEngineOptions, engineKind, intOption, scenariosOption, storeOption, versionsOption, workersOption, writableDirOption, type EngineCliOptions } from "./options.ts";
+import { EXIT, UsageError, type CommandContext } from "./usage.ts";
 
 interface RunOptions extends EngineCliOptions {
   versions: string;
@@ -11,6 +13,7 @@ interface RunOptions extends EngineCliOptions {
   reporter: string;
   out: string;
   concurrency?: string;
+  runTimeout?: string;
   adminUrl?: string;
   gatewayUrl?: string;
   controlUrl?: string;
@@ -32,7 +35,18 @@ async function loadRunInput(paths: string[], o: RunOptions) {
   return { reporters, scenarios, writeReports, progressLine, summaryText };
 }
 
-export function registerRun(program: Command): void {
+function durationOption(name: string, v: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(/^\d+$/.test(v) ? Number(v) : v);
+  } catch {
+    ms = NaN;
+  }
+  if (!(ms >= 1)) throw new UsageError(`${name}: expected a duration such as 90s, 5m or whole milliseconds, got "${v}"`);
+  return ms;
+}
+
+export function registerRun(program: Command, ctx: CommandContext): void {
   const cmd = program
     .command("run")
     .description("run scenario files against versions and report whether each meets its expectation")
@@ -44,24 +58,28 @@ export function registerRun(program: Command): void {
     .option("--reporter <list>", "console,junit,json,markdown,html", "console")
     .option("--out <dir>", "where report files go", "reports")
     .option("--concurrency <n>", "runs at once (default: the core count)")
+    .option("--run-timeout <duration>", "fail a run that takes longer, naming the step it was in (default: 60s, plus the scenario's waits on real-time targets)")
     .option("--admin-url <url>", "external: Admin API base URL, e.g. http://127.0.0.1:9180")
     .option("--gateway-url <url>", "external: data plane base URL, e.g. http://127.0.0.1:9080")
     .option("--control-url <url>", "external: control API base URL, e.g. http://127.0.0.1:9090")
     .option("--api-key <key>", "external: Admin API key", "edd1c9f034335f136f87ad84b625c8f1")
     .option("--error-log <file>", "external: path of the gateway's error log file");
   addEngineOptions(cmd).action(async (paths: string[], o: RunOptions) => {
+      // What the user gave is checked before anything starts.
       const versions = await versionsOption("--versions", o.versions, o);
       const workers = workersOption(o);
       if (!["inproc", "serve", "external"].includes(o.target)) throw new UsageError(`--target: expected inproc, serve or external, got "${o.target}"`);
       const store = storeOption(o.store);
       const seed = intOption("--seed", o.seed);
-      const concurrency = o.concurrency === undefined ? undefined : intOption("--concurrency", o.concurrency);
+      const concurrency = o.concurrency === undefined ? undefined : intOption("--concurrency", o.concurrency, 1);
+      const runTimeoutMs = o.runTimeout === undefined ? undefined : durationOption("--run-timeout", o.runTimeout);
+      if (o.reporter.split(",").some((r) => r.trim() !== "" && r.trim() !== "console")) writableDirOption("--out", o.out);
       // A local etcd is spawned first and boots while the modules and scenarios load; its
       // "store: ..." line waits until they loaded (bad input stays a one-line error).
       let starting: ReturnType<typeof import("../etcd/provision.ts").startStore> | undefined;
       const storeLines: string[] = [];
       if (o.target !== "external") {
-        starting = (await import("../etcd/provision.ts")).startStore({ prefer: store, log: (l) => storeLines.push(l) });
+        starting = (await import("../etcd/provision.ts")).startStore({ prefer: store, log: (l) => storeLines.push(l), signal: ctx.signal });
         starting.ready.catch(() => undefined);
         await starting.started;
       }
@@ -81,13 +99,16 @@ export function registerRun(program: Command): void {
         factory = await (await import("../targets/factories.ts")).externalFactory(o);
       } else {
         const targets = o.target === "serve" ? import("../targets/factories.ts") : import("../targets/inproc.ts");
-        const provisioned = await starting!.ready;
+        const provisioned = await starting!.ready.catch((e: unknown) => {
+          throwIfInterrupted(ctx.signal);
+          throw e;
+        });
         for (const l of storeLines) process.stderr.write(l + "\n");
         release = () => provisioned.release();
         const label = `${provisioned.kind} (${provisioned.source})`;
         try {
           const [loadedTargets, { storePerRun }] = await Promise.all([targets, import("../etcd/provision.ts")]);
-          factory = "serveFactory" in loadedTargets ? loadedTargets.serveFactory(provisioned, label, workers) : new loadedTargets.InprocFactory(storePerRun(provisioned), label, "loopback", workers);
+          factory = "serveFactory" in loadedTargets ? loadedTargets.serveFactory(provisioned, label, workers) : new loadedTargets.InprocFactory(storePerRun(provisioned), label, "loopback", workers, (prefix) => provisioned.forgetPrefix(prefix));
         } catch (e) {
           await release();
           throw e;
@@ -102,20 +123,33 @@ export function registerRun(program: Command): void {
           versions,
           factory,
           seed,
+          signal: ctx.signal,
           onRun: (run, done, total) => {
             if (console_) process.stdout.write(progressLine(run, done, total) + "\n");
           },
         };
         if (concurrency !== undefined) suiteOpts.concurrency = concurrency;
+        if (runTimeoutMs !== undefined) suiteOpts.runTimeoutMs = runTimeoutMs;
         // One external gateway is shared by every run, so they must not overlap.
         if (o.target === "external") suiteOpts.concurrency = 1;
+        // The runs end (and close their targets) before the store they use is released.
         suite = await (await import("../runner/suite.ts")).runSuite(suiteOpts);
       } finally {
         await release();
       }
-      const written = writeReports(suite, reporters, o.out);
+      if (suite.interrupted) {
+        // Runs cut short have no verdict: no summary that would count them, no report files.
+        process.stderr.write(`interrupted: ${suite.runs.length} of ${suite.interrupted.planned} runs ended before the interruption; no report written\n`);
+        throwIfInterrupted(ctx.signal);
+      }
       if (console_) process.stdout.write(summaryText(suite) + "\n");
-      for (const f of written) process.stderr.write(`report: ${f}\n`);
       process.exitCode = suite.ok ? EXIT.ok : EXIT.failed;
+      let written: string[];
+      try {
+        written = writeReports(suite, reporters, o.out);
+      } catch (e) {
+        throw new UsageError(`--out ${o.out}: could not write the reports: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      for (const f of written) process.stderr.write(`report: ${f}\n`);
     });
 }

@@ -1,9 +1,11 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import type { World } from "../targets/serve-process.ts";
+import { throwIfInterrupted } from "./interrupt.ts";
 import { addEngineOptions, intOption, storeOption, versionsOption, workersOption, type EngineCliOptions } from "./options.ts";
-import { UsageError } from "./usage.ts";
+import { makeDirs } from "./output.ts";
+import { UsageError, type CommandContext } from "./usage.ts";
 
 interface ServeCliOptions extends EngineCliOptions {
   seed: string;
@@ -15,7 +17,7 @@ interface ServeCliOptions extends EngineCliOptions {
   store: string;
   prefix: string;
   world?: string;
-  logFile: string;
+  logFile?: string;
   readyJson?: boolean;
   quiet?: boolean;
 }
@@ -36,7 +38,23 @@ function readWorld(file: string): World {
   }
 }
 
-export function registerServe(program: Command): void {
+/**
+ * The session's error log, created empty now (so `tail -f` works before the first line): a new
+ * file per session by default, or the file given, emptied. Lines of an earlier session can then
+ * never be taken for this one's.
+ */
+function freshLogFile(given: string | undefined, version: string): string {
+  const file = given ?? join("reports", `serve-error-${version.replace(/[^\w.-]/g, "_")}-${new Date().toISOString().replace(/[:.]/g, "-")}.log`);
+  try {
+    makeDirs(dirname(file));
+    writeFileSync(file, "");
+  } catch (e) {
+    throw new UsageError(`--log-file ${file}: cannot write it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return file;
+}
+
+export function registerServe(program: Command, ctx: CommandContext): void {
   const cmd = program
     .command("serve")
     .description("run the reference gateway on 127.0.0.1 with real time, so a bug report's curl commands work against it")
@@ -48,7 +66,7 @@ export function registerServe(program: Command): void {
     .option("--store <kind>", "etcd or memory, when --etcd is not given", "etcd")
     .option("--prefix <prefix>", "etcd key prefix", "/apisix")
     .option("--world <file>", 'JSON {"backends": [...], "hosts": {...}} of mock backends (default: one healthy mock per known provider host)')
-    .option("--log-file <file>", "error log file", "reports/serve-error.log")
+    .option("--log-file <file>", "error log file, emptied at start (default: a new reports/serve-error-<version>-<time>.log per session)")
     .option("--ready-json", "print one JSON line with the ports once ready (for programs that start serve)")
     .option("--quiet", "do not echo error log lines to stdout")
     .option("--seed <n>", "decides what APISIX leaves to chance (the lua engine's pairs() order over the pools)", "1");
@@ -62,36 +80,39 @@ export function registerServe(program: Command): void {
       const store = storeOption(o.store);
       const [{ acquireStore }, { defaultWorld, startServe }] = await Promise.all([import("../etcd/provision.ts"), import("../targets/serve-process.ts")]);
       const world = o.world ? readWorld(o.world) : defaultWorld();
-      mkdirSync(dirname(o.logFile), { recursive: true });
+      const logFile = freshLogFile(o.logFile, version.name);
       const log = (l: string): void => void process.stderr.write(l + "\n");
-      const storeOpts: Parameters<typeof acquireStore>[0] = { prefer: store, log };
+      const storeOpts: Parameters<typeof acquireStore>[0] = { prefer: store, log, signal: ctx.signal };
       if (o.etcd) storeOpts.endpoints = o.etcd.split(",");
-      const provisioned = await acquireStore(storeOpts);
+      const provisioned = await acquireStore(storeOpts).catch((e: unknown) => {
+        throwIfInterrupted(ctx.signal);
+        throw e;
+      });
       let running;
       try {
-        const serveOpts: Parameters<typeof startServe>[0] = { version, seed, workers, store: provisioned.store, prefix: o.prefix, port: ports.port, adminPort: ports.admin, controlPort: ports.control, world, logFile: o.logFile };
+        const serveOpts: Parameters<typeof startServe>[0] = { version, seed, workers, store: provisioned.store, prefix: o.prefix, port: ports.port, adminPort: ports.admin, controlPort: ports.control, world, logFile };
         if (!o.quiet) serveOpts.echo = (line) => void process.stdout.write(line + "\n");
         running = await startServe(serveOpts);
       } catch (e) {
         await provisioned.release();
+        throwIfInterrupted(ctx.signal);
         throw e;
       }
-      const stop = async (signal: string): Promise<void> => {
-        log(`serve: ${signal}, stopping`);
-        await running.close();
-        await provisioned.release();
-        process.exit(0);
-      };
-      process.once("SIGINT", () => void stop("SIGINT"));
-      process.once("SIGTERM", () => void stop("SIGTERM"));
       if (o.readyJson) process.stdout.write(JSON.stringify({ ports: running.ports, backends: running.backends }) + "\n");
       log(`serve: reference gateway ${version.name} on 127.0.0.1 (real time): ${running.gateway.engine.description}`);
       log(`  data plane  http://127.0.0.1:${running.ports.gateway}`);
       log(`  Admin API   http://127.0.0.1:${running.ports.admin}  (X-API-KEY: edd1c9f034335f136f87ad84b625c8f1)`);
       log(`  control API http://127.0.0.1:${running.ports.control}/v1/healthcheck`);
-      log(`  error log   ${o.logFile}`);
+      log(`  error log   ${logFile}  (new for this session)`);
       log(`  backends    ${Object.entries(running.backends).map(([n, p]) => `${n} -> 127.0.0.1:${p}`).join(", ")}`);
       log("  Ctrl-C stops it and everything it started");
-      await new Promise(() => undefined);
+      // Until interrupted: then the gateway (and its servers) first, the store after.
+      await new Promise<void>((resolve) => (ctx.signal.aborted ? resolve() : ctx.signal.addEventListener("abort", () => resolve(), { once: true })));
+      try {
+        await running.close();
+      } finally {
+        await provisioned.release();
+      }
+      throwIfInterrupted(ctx.signal);
     });
 }

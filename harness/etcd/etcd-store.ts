@@ -7,7 +7,7 @@
  */
 
 import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse, type Watcher } from "etcd3";
-import type { KeyValue, Store, Watch, WatchBatch, WatchEvent, WatchHandlers } from "../gateway/config/store.ts";
+import { StoreError, type KeyValue, type Store, type Watch, type WatchBatch, type WatchEvent, type WatchHandlers } from "../gateway/config/store.ts";
 
 export interface EtcdStoreOptions {
   /** Deadline of every unary call (get, put, range, ...). */
@@ -153,41 +153,66 @@ export class EtcdStore implements Store {
     });
   }
 
+  /** "etcd at 127.0.0.1:2379": how errors name this store. */
+  get name(): string {
+    return `etcd at ${this.endpoints.map((e) => e.replace(/^[a-z]+:\/\//i, "")).join(",")}`;
+  }
+
+  /** Run a client call; whatever it throws becomes a StoreError naming this etcd. */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    try {
+      return await fn();
+    } catch (err) {
+      const m = errorMessage(err);
+      const silent = /UNAVAILABLE|DEADLINE_EXCEEDED|ECONNREFUSED|Deadline exceeded|No connection established/i.test(m);
+      throw new StoreError(silent ? `${this.name} does not answer (${m})` : `${this.name}: ${m}`);
+    }
+  }
+
   /** etcd's server version and current revision (also a liveness check). */
-  async status(): Promise<{ version: string; revision: number }> {
-    this.assertOpen();
-    const res = await this.client.maintenance.status();
-    return { version: res.version, revision: Number(res.header.revision) };
+  status(): Promise<{ version: string; revision: number }> {
+    return this.call(async () => {
+      const res = await this.client.maintenance.status();
+      return { version: res.version, revision: Number(res.header.revision) };
+    });
   }
 
-  async get(key: string): Promise<KeyValue | undefined> {
-    this.assertOpen();
-    const res = await this.client.get(key).exec();
-    const kv = res.kvs[0];
-    return kv ? toKeyValue(kv) : undefined;
+  get(key: string): Promise<KeyValue | undefined> {
+    return this.call(async () => {
+      const res = await this.client.get(key).exec();
+      const kv = res.kvs[0];
+      return kv ? toKeyValue(kv) : undefined;
+    });
   }
 
-  async range(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }> {
-    this.assertOpen();
-    // etcd returns a range sorted by key (bytes) when no sort order is asked for.
-    // The empty prefix means every key: etcd spells that as ["\0", "\0").
-    const builder =
-      prefix === "" ? this.client.getAll().inRange({ start: "\0", end: "\0" }) : this.client.getAll().prefix(prefix);
-    const res = await builder.exec();
-    return { kvs: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
+  range(prefix: string): Promise<{ kvs: KeyValue[]; revision: number }> {
+    return this.call(async () => {
+      // etcd returns a range sorted by key (bytes) when no sort order is asked for.
+      // The empty prefix means every key: etcd spells that as ["\0", "\0").
+      const builder =
+        prefix === "" ? this.client.getAll().inRange({ start: "\0", end: "\0" }) : this.client.getAll().prefix(prefix);
+      const res = await builder.exec();
+      return { kvs: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
+    });
   }
 
-  async put(key: string, value: string): Promise<number> {
-    this.assertOpen();
-    const res = await this.client.put(key).value(value).exec();
-    return Number(res.header.revision);
+  put(key: string, value: string): Promise<number> {
+    return this.call(async () => Number((await this.client.put(key).value(value).exec()).header.revision));
   }
 
-  async delete(key: string): Promise<number | undefined> {
-    this.assertOpen();
-    const res = await this.client.delete().key(key).exec();
-    // A delete that matched nothing does not bump etcd's revision.
-    return Number(res.deleted) > 0 ? Number(res.header.revision) : undefined;
+  delete(key: string): Promise<number | undefined> {
+    return this.call(async () => {
+      const res = await this.client.delete().key(key).exec();
+      // A delete that matched nothing does not bump etcd's revision.
+      return Number(res.deleted) > 0 ? Number(res.header.revision) : undefined;
+    });
+  }
+
+  /** Delete every key under a (non-empty) prefix; resolves with how many were deleted. */
+  deletePrefix(prefix: string): Promise<number> {
+    if (prefix === "") throw new Error("deletePrefix needs a prefix");
+    return this.call(async () => Number((await this.client.delete().prefix(prefix).exec()).deleted));
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
@@ -243,7 +268,7 @@ export class EtcdStore implements Store {
       await withTimeout(confirmed, this.watchConnectTimeoutMs, `etcd watch on ${prefix}`);
     } catch (err) {
       await w.detach();
-      throw err;
+      throw new StoreError(`${this.name}: ${errorMessage(err)}`);
     }
     return w;
   }
@@ -260,16 +285,13 @@ export class EtcdStore implements Store {
   }
 
   async compact(revision: number): Promise<void> {
-    this.assertOpen();
     // physical: wait until etcd has really dropped the history, so a watch started right after
     // this resolves reliably sees the compaction.
-    await this.client.kv.compact({ revision: String(revision), physical: true });
+    await this.call(() => this.client.kv.compact({ revision: String(revision), physical: true }));
   }
 
-  async revision(): Promise<number> {
-    this.assertOpen();
-    const res = await this.client.kv.range({ key: Buffer.from("\0"), count_only: true });
-    return Number(res.header.revision);
+  revision(): Promise<number> {
+    return this.call(async () => Number((await this.client.kv.range({ key: Buffer.from("\0"), count_only: true })).header.revision));
   }
 
   async restart(): Promise<void> {
@@ -301,6 +323,6 @@ export class EtcdStore implements Store {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new Error(`${this.description}: store is closed`);
+    if (this.closed) throw new StoreError(`${this.description}: store is closed`);
   }
 }

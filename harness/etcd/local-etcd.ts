@@ -1,17 +1,17 @@
 /**
  * A throwaway single-node etcd from a local binary (ETCD_BIN, or `etcd` on PATH; Debian's
  * etcd-server installs /usr/bin/etcd). Each instance gets free loopback ports and a temp data
- * dir. Every running instance is tracked so that nothing is left behind: on process exit they
- * are killed synchronously, on SIGINT/SIGTERM/SIGHUP they are stopped and the process exits.
+ * dir. The process and the dir are owned through harness/proc: they go when stop() is called,
+ * when this process exits, and when it is killed (the reaper), and an ETCD_BIN wrapper script is
+ * stopped together with the etcd it started.
  */
 
-import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants as fsConstants, rmSync, statSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { get as httpGet } from "node:http";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { ownedTempDir, spawnOwned, type ExitStatus, type OwnedDir, type OwnedProcess } from "../proc/index.ts";
 
 export interface EtcdBinary {
   /** Absolute path of the binary, when one was found. */
@@ -103,15 +103,10 @@ export interface LocalEtcdOptions {
   startTimeoutMs?: number;
   /** Extra etcd flags. */
   extraArgs?: string[];
+  /** Give up starting (the command was interrupted). */
+  signal?: AbortSignal;
   /** Called once etcd is spawned, before it is healthy: a caller can load its client meanwhile. */
   onSpawned?: () => void;
-}
-
-/** How the etcd process ended: exit code or signal, or the error that kept it from being spawned. */
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  error?: Error;
 }
 
 class PortTakenError extends Error {}
@@ -131,9 +126,7 @@ export class LocalEtcd {
   /** Milliseconds of the very first start (including port retries). */
   firstStartMs = 0;
 
-  private proc: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private alive = false;
+  private proc: OwnedProcess | undefined;
   private stderrTail = "";
   private stopped = false;
   private stopping: Promise<void> | undefined;
@@ -141,9 +134,14 @@ export class LocalEtcd {
   private readonly extraArgs: string[];
   private readonly onSpawned: (() => void) | undefined;
 
-  private constructor(bin: string, dataDir: string, opts: LocalEtcdOptions) {
+  private constructor(
+    bin: string,
+    private readonly home: OwnedDir,
+    opts: LocalEtcdOptions,
+  ) {
     this.bin = bin;
-    this.dataDir = dataDir;
+    // etcd's data dir inside the owned temp dir, so the owner's pid is in the name of what is swept.
+    this.dataDir = join(home.path, "data");
     this.clientPort = 0;
     this.peerPort = 0;
     this.startTimeoutMs = opts.startTimeoutMs ?? 10_000;
@@ -155,9 +153,7 @@ export class LocalEtcd {
   static async start(opts: LocalEtcdOptions = {}): Promise<LocalEtcd> {
     const bin = opts.bin ?? findEtcdBinary().path;
     if (!bin) throw new Error(`cannot start etcd: ${findEtcdBinary().reason}`);
-    const dataDir = await mkdtemp(join(tmpdir(), "harness-etcd-"));
-    const etcd = new LocalEtcd(bin, dataDir, opts);
-    register(etcd);
+    const etcd = new LocalEtcd(bin, ownedTempDir("etcd"), opts);
     const t0 = performance.now();
     try {
       // Ports are picked, released, then bound by etcd: another process may grab one in
@@ -165,11 +161,11 @@ export class LocalEtcd {
       for (let attempt = 1; ; attempt++) {
         [etcd.clientPort, etcd.peerPort] = (await freePorts(2)) as [number, number];
         try {
-          await etcd.launch();
+          await etcd.launch(opts.signal);
           break;
         } catch (err) {
           if (!(err instanceof PortTakenError) || attempt >= 5) throw err;
-          await rm(join(dataDir, "member"), { recursive: true, force: true });
+          await rm(etcd.dataDir, { recursive: true, force: true });
         }
       }
       etcd.firstStartMs = Math.round(performance.now() - t0);
@@ -186,11 +182,11 @@ export class LocalEtcd {
   }
 
   get pid(): number | undefined {
-    return this.alive ? this.proc?.pid : undefined;
+    return this.proc?.running ? this.proc.pid : undefined;
   }
 
   get running(): boolean {
-    return this.alive;
+    return this.proc?.running ?? false;
   }
 
   private args(): string[] {
@@ -216,41 +212,33 @@ export class LocalEtcd {
     ];
   }
 
-  private async launch(): Promise<void> {
+  private async launch(signal?: AbortSignal): Promise<void> {
     this.stderrTail = "";
     const t0 = performance.now();
-    // node:child_process rather than execa: importing execa costs ~0.1 s, and etcd should be
-    // starting while the rest of the harness loads. Cleanup is ours (exit/signal handlers below).
-    const proc = spawn(this.bin, this.args(), { stdio: ["ignore", "ignore", "pipe"] });
+    // keepAlive false: if a caller forgets stop(), this process still ends and its exit handler
+    // (or the reaper) stops etcd.
+    const proc = spawnOwned(this.bin, this.args(), { stdio: ["ignore", "ignore", "pipe"], keepAlive: false });
     this.proc = proc;
-    this.alive = true;
-    proc.stderr?.on("data", (chunk: Buffer) => {
+    proc.child.stderr?.on("data", (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_KEEP);
     });
-    // 'close' comes after stderr is drained; a spawn failure (ENOENT, EACCES) may give only 'error'.
-    const exit = new Promise<Exit>((resolve) => {
-      proc.once("error", (error) => resolve({ code: null, signal: null, error }));
-      proc.once("close", (code, signal) => resolve({ code, signal }));
-    });
-    this.exited = exit.then(() => {
-      this.alive = false;
-    });
-    // The health loop below sees alive=false and reports how it ended.
-    // The child must not keep this process alive on its own: if a caller forgets stop(), the
-    // process still exits and the 'exit' handler kills etcd.
-    proc.unref();
-    (proc.stderr as unknown as { unref?: () => void } | null)?.unref?.();
     if (proc.pid !== undefined) this.onSpawned?.();
+    const exitedEarly = (status: ExitStatus): Error => {
+      const why = this.stderrTail.trim() || status.error?.message || "no output";
+      if (/address already in use/i.test(why)) return new PortTakenError(why);
+      const how = status.error ? "(could not be spawned)" : status.code !== null ? `with code ${status.code}` : `on ${status.signal}`;
+      return new Error(`etcd (${this.bin}) exited during startup ${how}: ${why}`);
+    };
 
     const deadline = t0 + this.startTimeoutMs;
     for (;;) {
-      if (!this.alive) {
-        const result = await exit;
-        const why = this.stderrTail.trim() || result.error?.message || "no output";
-        if (/address already in use/i.test(why)) throw new PortTakenError(why);
-        const how = result.error ? "(could not be spawned)" : result.code !== null ? `with code ${result.code}` : `on ${result.signal}`;
-        throw new Error(`etcd (${this.bin}) exited during startup ${how}: ${why}`);
+      if (!proc.running) {
+        const status = await proc.exited;
+        // Let the last of stderr arrive before quoting it.
+        await sleep(20);
+        throw exitedEarly(status);
       }
+      if (signal?.aborted) throw new Error("etcd start interrupted");
       if (await this.healthy()) break;
       if (performance.now() > deadline) {
         const why = this.stderrTail.trim() || "(no stderr output)";
@@ -271,21 +259,6 @@ export class LocalEtcd {
     return (res?.body as { etcdserver?: string } | null)?.etcdserver ?? "unknown";
   }
 
-  /** SIGTERM, SIGKILL after 2 s, wait for the exit. */
-  private async killProcess(): Promise<void> {
-    const proc = this.proc;
-    if (!proc || !this.alive) return this.exited;
-    proc.kill("SIGTERM");
-    // This timer is ref'd on purpose: the child is unref'd, so without it a script doing
-    // `await etcd.stop()` as its last act could see node exit before the child did.
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 2000);
-    try {
-      await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** Stop etcd and delete its data dir. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
@@ -295,85 +268,20 @@ export class LocalEtcd {
   private async doStop(): Promise<void> {
     this.stopped = true;
     try {
-      await this.killProcess();
+      await this.proc?.stop();
     } finally {
-      await rm(this.dataDir, { recursive: true, force: true });
-      unregister(this);
+      await this.home.remove();
     }
   }
 
   /** A real etcd restart: same data dir and ports, new process. */
   async restartProcess(): Promise<void> {
     if (this.stopped) throw new Error("etcd was stopped; cannot restart it");
-    await this.killProcess();
+    await this.proc?.stop();
     await this.launch();
-  }
-
-  /** For the 'exit' handler: no awaiting possible there. */
-  killSync(): void {
-    if (this.alive && this.proc?.pid) {
-      try {
-        process.kill(this.proc.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
 
 export function startLocalEtcd(opts?: LocalEtcdOptions): Promise<LocalEtcd> {
   return LocalEtcd.start(opts);
-}
-
-// ---- nothing left behind ----------------------------------------------------------------
-
-const running = new Set<LocalEtcd>();
-const SIGNAL_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
-type HandledSignal = keyof typeof SIGNAL_CODES;
-let handlersInstalled = false;
-
-function onExit(): void {
-  for (const etcd of running) etcd.killSync();
-  running.clear();
-}
-
-const signalHandlers = Object.fromEntries(
-  (Object.keys(SIGNAL_CODES) as HandledSignal[]).map((sig) => [
-    sig,
-    () => {
-      const code = SIGNAL_CODES[sig];
-      // Someone else also handles this signal (e.g. `harness serve` shutting down
-      // gracefully): let them finish, but exit anyway if the process is still up after 3 s.
-      const others = process.listeners(sig).filter((l) => l !== signalHandlers[sig]).length;
-      void stopAllLocalEtcds().finally(() => {
-        if (others === 0) process.exit(code);
-        else setTimeout(() => process.exit(code), 3000).unref();
-      });
-    },
-  ]),
-) as Record<HandledSignal, () => void>;
-
-function register(etcd: LocalEtcd): void {
-  running.add(etcd);
-  if (!handlersInstalled) {
-    handlersInstalled = true;
-    process.on("exit", onExit);
-    for (const sig of Object.keys(SIGNAL_CODES) as HandledSignal[]) process.on(sig, signalHandlers[sig]);
-  }
-}
-
-function unregister(etcd: LocalEtcd): void {
-  running.delete(etcd);
-  // Without running etcds, give the signals back their default behaviour.
-  if (running.size === 0 && handlersInstalled) {
-    handlersInstalled = false;
-    process.off("exit", onExit);
-    for (const sig of Object.keys(SIGNAL_CODES) as HandledSignal[]) process.off(sig, signalHandlers[sig]);
-  }
-}
-
-/** How many etcds this process has running. */
-export async function stopAllLocalEtcds(): Promise<void> {
-  await Promise.all([...running].map((e) => e.stop().catch(() => undefined)));
 }

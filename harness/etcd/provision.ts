@@ -39,6 +39,11 @@ export interface ProvisionedStore {
   endpoints?: string[];
   /** Close the store and stop whatever was started for it. Idempotent. */
   release(): Promise<void>;
+  /**
+   * Delete the keys a run wrote under its own prefix, when the etcd is the user's (ETCD_ENDPOINTS,
+   * --etcd); a no-op on an etcd or memory store the harness made for itself and throws away.
+   */
+  forgetPrefix(prefix: string): Promise<void>;
 }
 
 export interface AcquireOptions {
@@ -51,6 +56,8 @@ export interface AcquireOptions {
   env?: NodeJS.ProcessEnv;
   /** Called when a local etcd has been spawned, before it is healthy. */
   onSpawned?: () => void;
+  /** Stop waiting for a starting etcd (the command was interrupted). */
+  signal?: AbortSignal;
 }
 
 const defaultLog = (line: string): void => void process.stderr.write(line + "\n");
@@ -130,7 +137,7 @@ async function provisionBackend(opts: AcquireOptions): Promise<Backend> {
         void loadEtcdStore().catch(() => undefined);
         opts.onSpawned?.();
       };
-      const etcd = await startLocalEtcd({ bin: binary.path, onSpawned });
+      const etcd = await startLocalEtcd(opts.signal ? { bin: binary.path, onSpawned, signal: opts.signal } : { bin: binary.path, onSpawned });
       const startMs = Math.round(performance.now() - t0);
       const note = binary.reason.startsWith("ETCD_BIN=") && binary.reason.includes("not an executable") ? `; ${binary.reason}` : "";
       const reason = `local binary ${binary.path}, ${hostPort(etcd.endpoint)}, started in ${startMs} ms${note}`;
@@ -144,6 +151,7 @@ async function provisionBackend(opts: AcquireOptions): Promise<Backend> {
         stop: () => etcd.stop(),
       };
     } catch (err) {
+      if (opts.signal?.aborted) throw err;
       // The binary is there but would not run: say so, and try the next option.
       skipped.push(`etcd binary ${binary.path} failed to start: ${msg(err)}`);
     }
@@ -195,6 +203,20 @@ function once(fn: () => Promise<void>): () => Promise<void> {
   return () => (p ??= fn());
 }
 
+/** The etcd belongs to the user: keys a run writes there must be deleted when the run ends. */
+function usersEtcd(backend: Backend): boolean {
+  return backend.kind === "etcd" && (backend.source === "ETCD_ENDPOINTS" || backend.source === "endpoints");
+}
+
+/** Prefixes get a trailing slash, so /apisix-1 never takes /apisix-10's keys with it. */
+function forgetter(backend: Backend, store: () => Store): (prefix: string) => Promise<void> {
+  if (!usersEtcd(backend)) return async () => undefined;
+  return async (prefix) => {
+    const s = store();
+    if (etcdStoreClass && s instanceof etcdStoreClass) await s.deletePrefix(prefix.endsWith("/") ? prefix : `${prefix}/`);
+  };
+}
+
 /** Provision a store for one user; prints exactly one "store: ..." line. */
 export async function acquireStore(opts: AcquireOptions = {}): Promise<ProvisionedStore> {
   const backend = await provisionBackend(opts);
@@ -219,6 +241,7 @@ export async function acquireStore(opts: AcquireOptions = {}): Promise<Provision
         await backend.stop();
       }
     }),
+    forgetPrefix: forgetter(backend, () => store),
   };
   if (backend.endpoints) provisioned.endpoints = backend.endpoints;
   return provisioned;
@@ -275,7 +298,7 @@ export async function sharedStore(opts: AcquireOptions & { prefixBase?: string }
       (opts.log ?? defaultLog)(backend.line);
     }
     const store = await storeFor(backend);
-    return { store, kind: "memory", source: "memory", reason: backend.reason, startMs: 0, prefix, release: once(() => store.close()) };
+    return { store, kind: "memory", source: "memory", reason: backend.reason, startMs: 0, prefix, release: once(() => store.close()), forgetPrefix: async () => undefined };
   }
 
   if (!shared) {
@@ -323,6 +346,7 @@ export async function sharedStore(opts: AcquireOptions & { prefixBase?: string }
         }
       }
     }),
+    forgetPrefix: forgetter(backend, () => store),
   };
   if (backend.endpoints) lease.endpoints = backend.endpoints;
   return lease;

@@ -19,7 +19,7 @@ export function jsonResponse(status: number, value: unknown, extra: Partial<Gate
   return { status, headers: { "content-type": "application/json" }, body: JSON.stringify(value), ...extra };
 }
 
-export function headerOf(req: GatewayRequest, name: string): string | undefined {
+export function headerOf(req: Pick<GatewayRequest, "headers">, name: string): string | undefined {
   const lower = name.toLowerCase();
   for (const [k, v] of Object.entries(req.headers)) if (k.toLowerCase() === lower) return v;
   return undefined;

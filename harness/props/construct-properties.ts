@@ -24,6 +24,7 @@ import type { Instance } from "../gateway/plugins/ai-proxy-multi/types.ts";
 import { Resolver } from "../gateway/resolver/resolver.ts";
 import type { VersionProfile } from "../gateway/versions/profile.ts";
 import { ARB_HOSTS, instanceArb, type ArbOptions } from "./arbitraries.ts";
+import { stopOnAbort } from "./stop-on-abort.ts";
 
 export type ConstructPropertyId = "totality" | "agreement" | "purity" | "idempotence";
 
@@ -60,6 +61,8 @@ export interface ConstructCheckOptions {
   seed: number;
   /** Replay a failure: the `path` of an earlier verdict (with its `seed`). */
   path?: string;
+  /** Stop early (the verdict is then meaningless; the caller checks the signal). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -185,6 +188,7 @@ export async function checkConstructProperty(profile: VersionProfile, propertyId
   });
   const params: fc.Parameters<[Instance]> = { seed: opts.seed, numRuns: opts.runs, endOnFailure: false };
   if (opts.path !== undefined) params.path = opts.path;
+  if (opts.signal) params.plugins = [stopOnAbort(opts.signal)];
   const details = fc.check(property, params);
   const verdict: PropertyVerdict = {
     property: propertyId,

@@ -41,7 +41,8 @@ export interface ReproObservation {
   steps: { step: string; status?: number; atMs: number }[];
 }
 
-export async function reproduce13101(target: Target): Promise<ReproObservation> {
+/** `signal` ends the waits early (they reject with its reason). */
+export async function reproduce13101(target: Target, signal?: AbortSignal): Promise<ReproObservation> {
   const steps: ReproObservation["steps"] = [];
   const t0 = target.now();
   const mark = (step: string, status?: number): void => {
@@ -52,13 +53,13 @@ export async function reproduce13101(target: Target): Promise<ReproObservation> 
   if (put.status >= 300) throw new Error(`the route was refused: ${put.status} ${put.body}`);
   const chat = await target.request("POST", "/ai/chat/completions", { "content-type": "application/json" }, fixture("chat-request.json"));
   mark("POST /ai/chat/completions", chat.status);
-  await target.wait(2000);
+  await target.wait(2000, signal);
   mark("wait 2s");
   const patch = await target.admin("PATCH", "/apisix/admin/routes/1", fixture("patch.json"));
   mark("PATCH /apisix/admin/routes/1", patch.status);
   if (patch.status >= 300) throw new Error(`the PATCH was refused: ${patch.status} ${patch.body}`);
   const patchedAt = target.now();
-  await target.wait(3000);
+  await target.wait(3000, signal);
   mark("wait 3s");
   const lines = await target.logLines();
   const window = lines.filter((l) => l.time > patchedAt && l.time <= patchedAt + 3000);

@@ -108,6 +108,8 @@ export async function runDiff(opts: {
   knownLimits?: KnownLimit[];
   concurrency?: number;
   onRun?: (run: RunResult, done: number, total: number) => void;
+  /** The command is being interrupted: the suites stop (see runSuite); the result is then partial. */
+  signal?: AbortSignal;
 }): Promise<DiffResult> {
   const started = Date.now();
   const byName = new Map(opts.model.map((v) => [v.name, v]));
@@ -115,9 +117,11 @@ export async function runDiff(opts: {
   const total = pairs.length * 2 * opts.scenarios.length;
   let done = 0;
   const common = { scenarios: opts.scenarios, factory: opts.factory, seed: opts.seed, onRun: (r: RunResult) => opts.onRun?.(r, ++done, total) };
-  const withConcurrency = opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {};
+  const withConcurrency = { ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
   const model = await runSuite({ ...common, ...withConcurrency, versions: pairs.map((v) => byName.get(v.name)!) });
   const lua = await runSuite({ ...common, ...withConcurrency, versions: pairs });
+  // Interrupted: the runs no longer pair up, and nothing is compared.
+  if (model.interrupted || lua.interrupted) return { runs: [], disagreements: [], unexpected: [], wallMs: Date.now() - started };
   const runs = model.runs.map((m, i) => ({ model: m, lua: lua.runs[i]! }));
   const disagreements: Disagreement[] = [];
   for (const { model: m, lua: l } of runs) {

@@ -1,6 +1,7 @@
 import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
 import { INSTANCE_HEADER } from "../gateway/plugins/ai-proxy-multi/plugin.ts";
 import type { ObservedLogLine, Target } from "../targets/target.ts";
+import { interrupted, RunTimeout, untilAborted } from "./abort.ts";
 import type { Expectation, Outcome, RunFailure, RunResult, StepRecord } from "./result.ts";
 import { expectationFor, expectationKey, type Assertion, type InstanceRef, type Scenario, type Step } from "./scenario.ts";
 
@@ -15,6 +16,11 @@ export interface RunContext {
   seed: number;
   /** The etcd key prefix the target uses (for resource paths in pools and checkers). */
   prefix: string;
+  /**
+   * Ends the run early: a RunTimeout reason fails it at the step it was in; any other reason
+   * (the command was interrupted) makes run() reject with that reason, as the run has no result.
+   */
+  signal?: AbortSignal;
 }
 
 interface Check {
@@ -37,6 +43,17 @@ function appliesTo(when: Assertion["when"], expected: Expectation, version: stri
   if (when === undefined) return true;
   if (typeof when === "string") return when === expected;
   return when.versions.includes(version) || when.versions.includes(expectationKey(version));
+}
+
+/** What a step is doing, for a watchdog message. */
+function describeStep(step: Step): string {
+  const what =
+    step.kind === "admin" || step.kind === "request" ? `${step.kind} ${step.method} ${step.path}`
+    : step.kind === "wait" ? `wait ${step.ms} ms`
+    : step.kind === "etcd" ? `etcd ${step.action}`
+    : step.kind === "backend" ? `backend ${step.name}`
+    : step.kind;
+  return `${what} (line ${step.line})`;
 }
 
 /** Runs one scenario on one target and judges the outcome against the scenario's expectation. */
@@ -63,10 +80,14 @@ export class ScenarioExecution {
       const t0 = Date.now();
       const atMs = this.ctx.target.now() - this.startMs;
       let record: StepRecord;
+      const signal = this.ctx.signal;
       try {
-        record = await this.step(index, step, atMs);
+        signal?.throwIfAborted();
+        record = await untilAborted(this.step(index, step, atMs), signal);
       } catch (e) {
-        record = { index, kind: step.kind, summary: `${step.kind} (line ${step.line})`, atMs, wallMs: 0, ok: false, message: (e as Error).message };
+        if (interrupted(signal)) throw signal!.reason;
+        const message = e instanceof RunTimeout ? `${e.message} while waiting for step ${index}: ${describeStep(step)}` : (e as Error).message;
+        record = { index, kind: step.kind, summary: `${step.kind} (line ${step.line})`, atMs, wallMs: 0, ok: false, message };
       }
       record.wallMs = Date.now() - t0;
       steps.push(record);
@@ -127,7 +148,7 @@ export class ScenarioExecution {
         return problems.length === 0 ? { ...base, summary, ok: true, observed } : { ...base, summary, ok: false, observed, message: `request ${step.path}: ${problems.join("; ")}` };
       }
       case "wait":
-        await t.wait(step.ms);
+        await t.wait(step.ms, this.ctx.signal);
         return { ...base, summary: `wait ${step.ms} ms`, ok: true };
       case "backend":
         await t.setBackend(step.name, step.mode);
@@ -196,7 +217,9 @@ export class ScenarioExecution {
 
   private async routeVersion(route: string): Promise<string | undefined> {
     const res = await this.ctx.target.admin("GET", `/apisix/admin/routes/${route}`);
-    if (res.status !== 200) return undefined;
+    if (res.status === 404) return undefined;
+    // Anything else (a 503 from a store that stopped answering) is not "the route is gone".
+    if (res.status !== 200) throw new Error(`GET /apisix/admin/routes/${route}: ${res.status} ${res.body.slice(0, 200)}`);
     return String((JSON.parse(res.body) as { modifiedIndex: number }).modifiedIndex);
   }
 

@@ -1,11 +1,12 @@
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ErrorObject } from "ajv";
 import { isMap, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { BackendMode } from "../backends/backend.ts";
 import { PROFILES } from "../gateway/versions/index.ts";
-import { STEP_KINDS } from "./scenario-schema.ts";
+import { parseDuration } from "./duration.ts";
+import { MAX_DURATION_MS, STEP_KINDS } from "./scenario-schema.ts";
 import type { Assertion, Scenario, Step } from "./scenario.ts";
 import { scenarioValidators } from "./validators.ts";
 
@@ -45,21 +46,36 @@ function describeError(e: ErrorObject): string {
   }
 }
 
-/** Parse a duration: integer milliseconds, or "500ms", "2s", "1.5s", "1m". */
-export function parseDuration(v: number | string): number {
-  if (typeof v === "number") return v;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(v);
-  if (!m) throw new Error(`bad duration "${v}"`);
-  const n = Number(m[1]);
-  return Math.round(m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000);
+export { parseDuration };
+
+/** A duration the schema let through, refused when longer than MAX_DURATION_MS. */
+function durationAt(src: Source, path: PathKey[], v: number | string): number {
+  const ms = parseDuration(v);
+  if (ms > MAX_DURATION_MS) throw src.error(path, `${typeof v === "string" ? v : `${v} ms`} is too long: a scenario's durations are at most 1h (${MAX_DURATION_MS} ms)`);
+  return ms;
 }
 
-function parseMode(v: unknown): BackendMode {
+function parseMode(src: Source, path: PathKey[], v: unknown): BackendMode {
   if (v === undefined || v === "healthy") return { kind: "healthy" };
   if (v === "down") return { kind: "down" };
   const o = v as { status?: number; slow?: number | string };
   if (o.status !== undefined) return { kind: "status", status: o.status };
-  return { kind: "slow", delayMs: parseDuration(o.slow!) };
+  return { kind: "slow", delayMs: durationAt(src, [...path, "slow"], o.slow!) };
+}
+
+/** Read a file the scenario names; an unreadable one is the scenario's mistake, at that spot. */
+function readAt(src: Source, path: PathKey[], file: string, what: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw src.error(path, `cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** `child` is `dir` or inside it (after resolving symlinks, so a link cannot lead out). */
+function inside(dir: string, child: string): boolean {
+  const rel = relative(dir, child);
+  return rel === "" || (!rel.startsWith(`..${sep}`) && rel !== ".." && !isAbsolute(rel));
 }
 
 function pathOf(e: ErrorObject): PathKey[] {
@@ -119,11 +135,21 @@ class Source {
   }
 }
 
+/**
+ * A step's body: inline, or read from a fixture. Fixtures are confined: a plain path is under
+ * fixtures/, a `./` path under the scenario's own folder; nothing outside those is ever read.
+ */
 function bodyText(src: Source, path: PathKey[], body: unknown, fixture: string | undefined, scenarioDir: string): string | undefined {
+  if (fixture !== undefined && body !== undefined) throw src.error([...path, "fixture"], "give body or fixture, not both");
   if (fixture !== undefined) {
-    const file = fixture.startsWith("./") || fixture.startsWith("../") ? resolve(scenarioDir, fixture) : join(FIXTURES_DIR, fixture);
+    const local = fixture.startsWith("./") || fixture.startsWith("../");
+    const base = local ? scenarioDir : FIXTURES_DIR;
+    const file = resolve(base, fixture);
+    const where = local ? "the scenario's folder" : "fixtures/";
+    if (isAbsolute(fixture) || !inside(resolve(base), file)) throw src.error([...path, "fixture"], `fixture ${fixture} is outside ${where}; fixtures are read only from fixtures/ or (with ./) the scenario's folder`);
     if (!existsSync(file)) throw src.error([...path, "fixture"], `fixture not found: ${fixture} (looked at ${relative(process.cwd(), file)})`);
-    return readFileSync(file, "utf8");
+    if (!inside(realpathSync(base), realpathSync(file))) throw src.error([...path, "fixture"], `fixture ${fixture} links outside ${where}`);
+    return readAt(src, [...path, "fixture"], file, `fixture ${fixture}`);
   }
   if (body === undefined) return undefined;
   return typeof body === "string" ? body : JSON.stringify(body);
@@ -162,9 +188,9 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
       return step;
     }
     case "wait":
-      return { kind: "wait", line, ms: parseDuration(value as number | string) };
+      return { kind: "wait", line, ms: durationAt(src, [...path, kind], value as number | string) };
     case "backend":
-      return { kind: "backend", line, name: v.name as string, mode: parseMode(v.mode) };
+      return { kind: "backend", line, name: v.name as string, mode: parseMode(src, [...path, kind, "mode"], v.mode) };
     case "etcd":
       return { kind: "etcd", line, action: value as "restart" | "compact" };
     case "mark":
@@ -185,7 +211,7 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
           }
         }
         if (typeof log.since === "string" && !marks.has(log.since)) throw src.error([...path, kind, "log", "since"], `no earlier mark named "${log.since}"`);
-        if (log.within !== undefined) log.within = parseDuration(log.within as number | string);
+        if (log.within !== undefined) log.within = durationAt(src, [...path, kind, "log", "within"], log.within as number | string);
         a.log = log as Assertion["log"];
       }
       if (v.checkers !== undefined) a.checkers = (v.checkers as Record<string, unknown>[]).map((c) => ({ ...c, route: String(c.route) })) as Assertion["checkers"];
@@ -204,7 +230,13 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
 export function loadScenario(file: string): Scenario {
   const display = relative(process.cwd(), file) || file;
   if (!existsSync(file)) throw new ScenarioError(display, 1, 1, "file not found");
-  const src = new Source(display, readFileSync(file, "utf8"));
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ScenarioError(display, 1, 1, `cannot read the file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const src = new Source(display, text);
   const yamlError = src.doc.errors[0];
   if (yamlError) {
     const { line, col } = src.lines.linePos(yamlError.pos[0]);
@@ -221,7 +253,7 @@ export function loadScenario(file: string): Scenario {
     const base = version.split("+")[0]!;
     if (version !== "default" && !known.has(base)) throw src.error(["expect", version], `unknown version "${version}" (known: default, ${[...known].join(", ")}, each optionally +patch.diff)`, true);
   }
-  const backends = Object.entries((raw.backends as Record<string, { hosts: string[]; mode?: unknown }>) ?? {}).map(([name, b]) => ({ name, hosts: b.hosts, mode: parseMode(b.mode) }));
+  const backends = Object.entries((raw.backends as Record<string, { hosts: string[]; mode?: unknown }>) ?? {}).map(([name, b]) => ({ name, hosts: b.hosts, mode: parseMode(src, ["backends", name, "mode"], b.mode) }));
   const names = new Set(backends.map((b) => b.name));
   const marks = new Set<string>();
   const steps = (raw.steps as Record<string, unknown>[]).map((s, i) => toStep(src, i, s, dirname(file), marks));
@@ -249,14 +281,35 @@ export function loadScenario(file: string): Scenario {
   return scenario;
 }
 
-/** Expand files and directories into scenario files (*.yaml, *.yml), sorted. */
+/**
+ * Expand files and directories into scenario files (*.yaml, *.yml), sorted within a directory. A
+ * file named twice (or through a directory and by name) is kept once, where it first appears.
+ */
 export function findScenarioFiles(paths: string[]): string[] {
   const out: string[] = [];
+  const seen = new Set<string>();
+  const add = (f: string): void => {
+    let key: string;
+    try {
+      key = realpathSync(f);
+    } catch {
+      key = resolve(f);
+    }
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push(f);
+  };
   for (const p of paths) {
     if (!existsSync(p)) throw new ScenarioError(p, 1, 1, "no such file or directory");
-    if (statSync(p).isDirectory()) {
-      for (const f of readdirSync(p).sort()) if (/\.ya?ml$/.test(f)) out.push(join(p, f));
-    } else out.push(p);
+    let entries: string[] | undefined;
+    try {
+      entries = statSync(p).isDirectory() ? readdirSync(p).sort() : undefined;
+    } catch (e) {
+      throw new ScenarioError(p, 1, 1, `cannot read the directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (entries) {
+      for (const f of entries) if (/\.ya?ml$/.test(f)) add(join(p, f));
+    } else add(p);
   }
   return out;
 }

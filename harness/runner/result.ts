@@ -75,7 +75,10 @@ export interface SuiteResult {
   seed: number;
   versions: string[];
   engines: string[];
+  /** The runs that ended (an interrupted suite leaves out those still going). */
   runs: RunResult[];
-  /** Every run met its expectation. */
+  /** Every planned run ended and met its expectation. */
   ok: boolean;
+  /** Set when the command was interrupted before every run ended. */
+  interrupted?: { planned: number };
 }

@@ -3,10 +3,16 @@
  * their kind, so an error can name the step.
  */
 
+/**
+ * The longest duration a scenario may give (a wait, a log window, a slow backend): one hour. Longer
+ * is a typo or a run that never ends (virtual time would spin for it, real time would sleep).
+ */
+export const MAX_DURATION_MS = 3_600_000;
+
 const duration = {
-  description: "a duration (2s, 500ms, 1.5s, 1m) or whole milliseconds",
+  description: "a duration of at most 1h (2s, 500ms, 1.5s, 1m) or whole milliseconds up to 3600000",
   anyOf: [
-    { type: "integer", minimum: 0 },
+    { type: "integer", minimum: 0, maximum: MAX_DURATION_MS },
     { type: "string", pattern: "^\\d+(\\.\\d+)?(ms|s|m)$" },
   ],
 };

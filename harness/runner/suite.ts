@@ -1,6 +1,8 @@
 import { availableParallelism } from "node:os";
+import { sleep } from "../gateway/clock/real-clock.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
 import type { Target, TargetFactory } from "../targets/target.ts";
+import { interrupted, RunTimeout } from "./abort.ts";
 import { ScenarioExecution } from "./execute.ts";
 import type { RunResult, SuiteResult } from "./result.ts";
 import { expectationFor, type Scenario } from "./scenario.ts";
@@ -16,6 +18,24 @@ export interface SuiteOptions {
   concurrency?: number;
   /** Called when each run ends, in completion order. */
   onRun?: (run: RunResult, done: number, total: number) => void;
+  /**
+   * The command is being interrupted: no new run starts, runs in flight end at once and are left
+   * out of the result (they were not observed to the end), and the suite says `interrupted`.
+   */
+  signal?: AbortSignal;
+  /** Per-run watchdog in ms (default: defaultRunTimeout). A run taking longer fails, naming its step. */
+  runTimeoutMs?: number;
+}
+
+/** The watchdog's default: a minute, plus the scenario's own waits where they take real time. */
+export const DEFAULT_RUN_TIMEOUT_MS = 60_000;
+
+/** How long a target gets to close before the run moves on (the process exit stops the rest). */
+const CLOSE_TIMEOUT_MS = 10_000;
+
+export function defaultRunTimeout(scenario: Scenario, realTime: boolean): number {
+  const waits = realTime ? scenario.steps.reduce((sum, s) => sum + (s.kind === "wait" ? s.ms : 0), 0) : 0;
+  return DEFAULT_RUN_TIMEOUT_MS + waits;
 }
 
 /**
@@ -25,21 +45,24 @@ export interface SuiteOptions {
 export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
   const started = Date.now();
   const jobs = opts.scenarios.flatMap((scenario) => opts.versions.map((version) => ({ scenario, version })));
-  const results: RunResult[] = new Array(jobs.length);
+  const results: (RunResult | undefined)[] = new Array(jobs.length);
   let next = 0;
   let done = 0;
   const worker = async (): Promise<void> => {
-    while (next < jobs.length) {
+    while (next < jobs.length && !opts.signal?.aborted) {
       const i = next++;
       const { scenario, version } = jobs[i]!;
-      results[i] = await runOne(scenario, version, opts, i);
+      const result = await runOne(scenario, version, opts, i);
+      if (!result) continue;
+      results[i] = result;
       done += 1;
-      opts.onRun?.(results[i]!, done, jobs.length);
+      opts.onRun?.(result, done, jobs.length);
     }
   };
   const width = Math.max(1, Math.min(opts.concurrency ?? availableParallelism(), jobs.length));
   await Promise.all(Array.from({ length: width }, worker));
-  return {
+  const runs = results.filter((r): r is RunResult => r !== undefined);
+  const suite: SuiteResult = {
     startedAt: new Date(started).toISOString(),
     wallMs: Date.now() - started,
     target: opts.factory.name,
@@ -47,18 +70,33 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     seed: opts.seed,
     versions: opts.versions.map((v) => v.name),
     engines: [...new Set(opts.versions.map((v) => v.engine))],
-    runs: results,
-    ok: results.every((r) => r.met),
+    runs,
+    ok: runs.length === jobs.length && runs.every((r) => r.met),
   };
+  if (opts.signal?.aborted) {
+    suite.interrupted = { planned: jobs.length };
+    suite.ok = false;
+  }
+  return suite;
 }
 
-async function runOne(scenario: Scenario, version: GatewayVersion, opts: SuiteOptions, runId: number): Promise<RunResult> {
+/** One run under its watchdog; undefined when the command was interrupted before it ended. */
+async function runOne(scenario: Scenario, version: GatewayVersion, opts: SuiteOptions, runId: number): Promise<RunResult | undefined> {
   const wallStart = Date.now();
   let created: { target: Target; prefix: string } | undefined;
+  const timeoutMs = opts.runTimeoutMs ?? defaultRunTimeout(scenario, opts.factory.realTime ?? false);
+  const watchdog = new AbortController();
+  const timer = setTimeout(() => watchdog.abort(new RunTimeout(timeoutMs)), timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, watchdog.signal]) : watchdog.signal;
   try {
-    created = await opts.factory.create(scenario, version, runId, opts.seed);
-    return await new ScenarioExecution(scenario, { version: version.name, engine: version.engine, target: created.target, targetName: opts.factory.name, store: opts.factory.store, seed: opts.seed, prefix: created.prefix }).run();
+    // Not raced against the signal: a factory gives up on it by itself, and a target that did get
+    // made must be closed here, not left behind.
+    created = await opts.factory.create(scenario, version, runId, opts.seed, signal).catch((e: unknown) => {
+      throw e instanceof RunTimeout ? new Error(`${e.message} while setting up the ${opts.factory.name} target`) : e;
+    });
+    return await new ScenarioExecution(scenario, { version: version.name, engine: version.engine, target: created.target, targetName: opts.factory.name, store: opts.factory.store, seed: opts.seed, prefix: created.prefix, signal }).run();
   } catch (e) {
+    if (interrupted(opts.signal)) return undefined;
     const expected = expectationFor(scenario, version.name);
     return {
       scenario: { name: scenario.name, file: scenario.file, tags: scenario.tags, ...(scenario.issue ? { issue: scenario.issue } : {}) },
@@ -76,6 +114,14 @@ async function runOne(scenario: Scenario, version: GatewayVersion, opts: SuiteOp
       wallMs: Date.now() - wallStart,
     };
   } finally {
-    await created?.target.close();
+    clearTimeout(timer);
+    if (created) await closeWithin(created.target, CLOSE_TIMEOUT_MS);
   }
+}
+
+async function closeWithin(target: Target, ms: number): Promise<void> {
+  const gaveUp = new AbortController();
+  const closing = target.close().catch(() => undefined);
+  await Promise.race([closing, sleep(ms, gaveUp.signal).catch(() => undefined)]);
+  gaveUp.abort();
 }

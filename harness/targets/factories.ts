@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { execa, type ResultPromise } from "execa";
 import type { ProvisionedStore } from "../etcd/provision.ts";
+import { ownedTempDir, spawnOwned } from "../proc/index.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
 import { UsageError } from "../errors.ts";
 import type { TargetFactory, TargetWorld } from "./target.ts";
@@ -17,44 +16,58 @@ export interface ServeReady {
   control: number;
 }
 
+/** How long a serve child gets to print its ready line. */
+const SERVE_READY_MS = 15_000;
+
 /**
  * Start `harness serve` as a child process on free ports and wait for its ready line. The child
- * is killed (and its temp dir removed) by the returned stop function.
+ * and its temp dir (world file, error log) are owned (harness/proc): stop() ends them, and so does
+ * this process's end, however it ends. An abort of `signal` while it starts stops it and rejects
+ * with the signal's reason.
  */
-export async function spawnServe(args: { version: string; store: "etcd" | "memory"; etcdEndpoints?: string; prefix: string; world: TargetWorld; engineArgs?: string[]; seed?: number }): Promise<{ ready: ServeReady; logFile: string; stop: () => Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), "harness-serve-"));
-  const worldFile = join(dir, "world.json");
-  const logFile = join(dir, "error.log");
+export async function spawnServe(args: { version: string; store: "etcd" | "memory"; etcdEndpoints?: string; prefix: string; world: TargetWorld; engineArgs?: string[]; seed?: number; signal?: AbortSignal }): Promise<{ ready: ServeReady; logFile: string; pid: number | undefined; stop: () => Promise<void> }> {
+  args.signal?.throwIfAborted();
+  const dir = ownedTempDir("serve");
+  const worldFile = join(dir.path, "world.json");
+  const logFile = join(dir.path, "error.log");
   writeFileSync(worldFile, JSON.stringify({ backends: args.world.backends, hosts: args.world.hosts }));
   const cli = ["serve", "--version", args.version, ...(args.engineArgs ?? []), "--seed", String(args.seed ?? 1), "--port", "0", "--admin-port", "0", "--control-port", "0", "--prefix", args.prefix, "--world", worldFile, "--log-file", logFile, "--ready-json", "--quiet"];
   if (args.etcdEndpoints) cli.push("--etcd", args.etcdEndpoints);
   else cli.push("--store", args.store);
-  const child: ResultPromise = execa(process.execPath, [HARNESS_BIN, ...cli], { reject: false, stdin: "ignore", buffer: false, cleanup: true, forceKillAfterDelay: 2000 });
+  const child = spawnOwned(process.execPath, [HARNESS_BIN, ...cli], { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
-  child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
+  child.child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null) child.kill("SIGTERM");
-    await child;
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await child.stop();
+    } finally {
+      await dir.remove();
+    }
   };
   try {
     const ready = await new Promise<ServeReady>((resolve, reject) => {
       let out = "";
-      const timer = setTimeout(() => reject(new Error(`harness serve did not get ready within 15 s: ${stderr.trim()}`)), 15_000);
-      child.stdout?.on("data", (c: Buffer) => {
+      const timer = setTimeout(() => reject(new Error(`harness serve did not get ready within ${SERVE_READY_MS / 1000} s: ${stderr.trim()}`)), SERVE_READY_MS);
+      const onAbort = (): void => reject(args.signal!.reason as Error);
+      args.signal?.addEventListener("abort", onAbort, { once: true });
+      const settle = (): void => {
+        clearTimeout(timer);
+        args.signal?.removeEventListener("abort", onAbort);
+      };
+      child.child.stdout?.on("data", (c: Buffer) => {
         out += c.toString();
         const line = out.split("\n").find((l) => l.startsWith("{"));
         if (line) {
-          clearTimeout(timer);
+          settle();
           resolve((JSON.parse(line) as { ports: ServeReady }).ports);
         }
       });
-      void child.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`harness serve exited before it was ready: ${stderr.trim()}`));
+      void child.exited.then((status) => {
+        settle();
+        reject(new Error(`harness serve exited before it was ready${status.error ? ` (${status.error.message})` : ""}: ${stderr.trim()}`));
       });
     });
-    return { ready, logFile, stop };
+    return { ready, logFile, pid: child.pid, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -67,21 +80,30 @@ export function serveFactory(provisioned: ProvisionedStore, label: string, worke
   return {
     name: "serve",
     store: label,
-    async create(world: TargetWorld, version: GatewayVersion, runId: number, seed: number) {
+    realTime: true,
+    async create(world: TargetWorld, version: GatewayVersion, runId: number, seed: number, signal?: AbortSignal) {
       const prefix = `/apisix-serve-${tag}-${runId}`;
       const args: Parameters<typeof spawnServe>[0] = { version: version.name, store: provisioned.kind, prefix, world, seed, engineArgs: [...version.serveArgs, "--workers", String(world.workers ?? workers)] };
       if (provisioned.endpoints) args.etcdEndpoints = provisioned.endpoints.join(",");
+      if (signal) args.signal = signal;
       const served = await spawnServe(args);
-      const target = new HttpTarget({
+      const opts: ConstructorParameters<typeof HttpTarget>[0] = {
         kind: "serve",
         adminUrl: `http://127.0.0.1:${served.ready.admin}`,
         gatewayUrl: `http://127.0.0.1:${served.ready.gateway}`,
         controlUrl: `http://127.0.0.1:${served.ready.control}`,
         apiKey: "edd1c9f034335f136f87ad84b625c8f1",
         harnessControl: true,
-        onClose: served.stop,
-      });
-      return { target, prefix };
+        onClose: async () => {
+          try {
+            await served.stop();
+          } finally {
+            await provisioned.forgetPrefix(prefix);
+          }
+        },
+      };
+      if (signal) opts.signal = signal;
+      return { target: new HttpTarget(opts), prefix };
     },
   };
 }
@@ -129,7 +151,8 @@ export async function externalFactory(o: ExternalOptions): Promise<TargetFactory
   return {
     name: "external",
     store: "the external gateway's own",
-    async create() {
+    realTime: true,
+    async create(_world: TargetWorld, _version: GatewayVersion, _runId: number, _seed: number, signal?: AbortSignal) {
       const opts: ConstructorParameters<typeof HttpTarget>[0] = {
         kind: "external",
         adminUrl: admin,
@@ -139,6 +162,7 @@ export async function externalFactory(o: ExternalOptions): Promise<TargetFactory
         harnessControl,
       };
       if (o.errorLog) opts.errorLog = o.errorLog;
+      if (signal) opts.signal = signal;
       return { target: new HttpTarget(opts), prefix };
     },
   };

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { BackendMode } from "../backends/backend.ts";
 import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
+import { sleep } from "../gateway/clock/real-clock.ts";
 import { isLoopback } from "../gateway/resolver/resolver.ts";
 import { TargetUnsupported, type HttpResult, type ObservedLogLine, type Target } from "./target.ts";
 
@@ -17,6 +18,8 @@ export interface HttpTargetOptions {
   /** Without harness control: how long to let the gateway apply an admin write. */
   settleMs?: number;
   onClose?: () => Promise<void>;
+  /** Ends every call and wait of this target (the run was interrupted or timed out). */
+  signal?: AbortSignal;
 }
 
 /** Which worker a serve process hands a request to (the harness's own header). */
@@ -62,7 +65,8 @@ export class HttpTarget implements Target {
   }
 
   private async call(base: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<HttpResult> {
-    const init: RequestInit = { method, headers, signal: AbortSignal.timeout(10_000) };
+    const timeout = AbortSignal.timeout(10_000);
+    const init: RequestInit = { method, headers, signal: this.opts.signal ? AbortSignal.any([this.opts.signal, timeout]) : timeout };
     if (body !== undefined && body !== "" && method !== "GET") init.body = body;
     const res = await fetch(base + path, init);
     const out: Record<string, string> = {};
@@ -79,7 +83,7 @@ export class HttpTarget implements Target {
   /** Wait until the gateway has applied a write: asked of a serve process, waited for otherwise. */
   private async settle(body: string): Promise<void> {
     if (!this.opts.harnessControl) {
-      await new Promise((r) => setTimeout(r, this.opts.settleMs ?? 200));
+      await sleep(this.opts.settleMs ?? 200, this.opts.signal);
       return;
     }
     let revision: number | undefined;
@@ -99,8 +103,9 @@ export class HttpTarget implements Target {
     return this.call(this.opts.gatewayUrl, method, path, { ...headers, [WORKER_HEADER]: String(worker) }, body);
   }
 
-  async wait(ms: number): Promise<void> {
-    await new Promise((r) => setTimeout(r, ms));
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    const signals = [signal, this.opts.signal].filter((s): s is AbortSignal => s !== undefined);
+    return sleep(ms, signals.length > 1 ? AbortSignal.any(signals) : signals[0]);
   }
 
   now(): number {

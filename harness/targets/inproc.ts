@@ -55,6 +55,8 @@ export interface InprocOptions extends TargetSetup {
   workers?: number;
   /** Record the run's timeline (for the HTML report); off for high-volume property runs. */
   trace?: boolean;
+  /** Called last by close() (e.g. to delete the run's keys from a user's etcd). */
+  afterClose?: () => Promise<void>;
 }
 
 function result(r: { status: number; headers: Record<string, string>; body: string }): HttpResult {
@@ -75,6 +77,7 @@ export class InprocTarget implements Target {
     readonly store: Store,
     private readonly ownsStore: boolean,
     private readonly recorder: TimelineRecorder | undefined,
+    private readonly afterClose?: () => Promise<void>,
   ) {}
 
   get description(): string {
@@ -102,10 +105,11 @@ export class InprocTarget implements Target {
       const recorder = opts.trace ? new TimelineRecorder() : undefined;
       if (recorder) gwOpts.trace = recorder;
       const gateway = await Gateway.start(gwOpts);
-      return new InprocTarget(gateway, clock, backends, opts.store, opts.ownsStore ?? false, recorder);
+      return new InprocTarget(gateway, clock, backends, opts.store, opts.ownsStore ?? false, recorder, opts.afterClose);
     } catch (e) {
       await backends.close();
       if (opts.ownsStore) await opts.store.close();
+      await opts.afterClose?.().catch(() => undefined);
       throw e;
     }
   }
@@ -121,8 +125,8 @@ export class InprocTarget implements Target {
     return result(await this.gateway.handleData({ method, path, headers, body }, worker));
   }
 
-  wait(ms: number): Promise<void> {
-    return this.clock.advance(ms);
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.clock.advance(ms, signal);
   }
 
   now(): number {
@@ -160,10 +164,14 @@ export class InprocTarget implements Target {
   }
 
   async close(): Promise<void> {
-    await this.gateway.stop();
-    this.clock.stopAll();
-    await this.backends.close();
-    if (this.ownsStore) await this.store.close();
+    try {
+      await this.gateway.stop();
+      this.clock.stopAll();
+      await this.backends.close();
+      if (this.ownsStore) await this.store.close();
+    } finally {
+      await this.afterClose?.();
+    }
   }
 }
 
@@ -181,13 +189,18 @@ export class InprocFactory {
     readonly store: string,
     private readonly network: "loopback" | "simulated" = "loopback",
     private readonly workers = 1,
+    /** Deletes a finished run's keys (a user's etcd keeps nothing of ours). */
+    private readonly forgetPrefix?: (prefix: string) => Promise<void>,
   ) {}
 
   async create(world: TargetWorld, version: GatewayVersion, runId: number, seed = 1): Promise<{ target: Target; prefix: string }> {
     const prefix = `/apisix-${this.tag}-${runId}`;
     const workers = world.workers ?? this.workers;
     if (workers > 1 && version.engine === "model") throw new Error(`the model engine runs one worker; this scenario needs ${workers} (use --engine lua)`);
-    const target = await InprocTarget.create({ version, store: this.storeForRun(), ownsStore: true, prefix, backends: world.backends, hosts: world.hosts, network: this.network, seed, workers, trace: true });
+    const opts: InprocOptions = { version, store: this.storeForRun(), ownsStore: true, prefix, backends: world.backends, hosts: world.hosts, network: this.network, seed, workers, trace: true };
+    const forget = this.forgetPrefix;
+    if (forget) opts.afterClose = () => forget(prefix);
+    const target = await InprocTarget.create(opts);
     return { target, prefix };
   }
 }

@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import { LoopbackBackends } from "../backends/pool.ts";
-import type { BackendMode, BackendSpec } from "../backends/backend.ts";
+import { checkBackendMode, type BackendSpec } from "../backends/backend.ts";
+import { bodyTooLarge, MAX_REQ_BODY } from "../gateway/admin/admin-api.ts";
 import { RealClock } from "../gateway/clock/real-clock.ts";
 import { compactNow } from "../gateway/config/compact-now.ts";
 import type { Store } from "../gateway/config/store.ts";
@@ -82,14 +83,24 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
       if (path === "/v1/harness/info" && method === "GET") return jsonResponse(200, { version: opts.version.name, engine: opts.version.engine, prefix: opts.prefix, store: opts.store.description, backends: Object.fromEntries(backends.names().map((n) => [n, backends.portOf(n)])) });
       if (path === "/v1/harness/applied" && method === "GET") {
         const asked = new URLSearchParams(req.path.split("?")[1] ?? "").get("revision") ?? "latest";
+        if (asked !== "latest" && !/^\d{1,15}$/.test(asked)) return jsonResponse(400, { error_msg: `revision: expected a whole number or "latest", got "${asked}"` });
         const rev = asked === "latest" ? await opts.store.revision() : Number(asked);
         await gw.config.waitForRevision(rev);
         return jsonResponse(200, { applied: gw.config.appliedRevision });
       }
       const b = /^\/v1\/harness\/backends\/([^/]+)$/.exec(path);
       if (b && method === "POST") {
-        const mode = JSON.parse(req.body || "{}") as BackendMode;
-        await backends.setMode(decodeURIComponent(b[1]!), mode);
+        const name = decodeURIComponent(b[1]!);
+        if (!backends.names().includes(name)) return jsonResponse(404, { error_msg: `unknown backend "${name}" (defined: ${backends.names().join(", ") || "none"})` });
+        let body: unknown;
+        try {
+          body = JSON.parse(req.body);
+        } catch (e) {
+          return jsonResponse(400, { error_msg: `invalid request body: ${(e as Error).message}` });
+        }
+        const mode = checkBackendMode(body);
+        if (typeof mode === "string") return jsonResponse(400, { error_msg: mode });
+        await backends.setMode(name, mode);
         return jsonResponse(200, { ok: true });
       }
       const e = /^\/v1\/harness\/etcd\/(restart|compact)$/.exec(path);
@@ -109,9 +120,10 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
       return gw.handleData(r, w === undefined ? undefined : Number(w));
     }, opts.port);
     servers.push(data.server);
-    const admin = await listen((r) => gw.handleAdmin(r), opts.adminPort);
+    // As APISIX: the key and path are checked before the body is read, and at most 1.5 MiB of it is.
+    const admin = await listen((r) => gw.handleAdmin(r), opts.adminPort, { precheck: (h) => gw.admin.precheck(h), maxBody: { bytes: MAX_REQ_BODY, answer: bodyTooLarge } });
     servers.push(admin.server);
-    const ctl = await listen(control, opts.controlPort);
+    const ctl = await listen(control, opts.controlPort, { maxBody: { bytes: 64 * 1024, answer: (size) => jsonResponse(413, { error_msg: `request body of ${size} bytes is too large for the control API` }) } });
     servers.push(ctl.server);
     return {
       ports: { gateway: data.port, admin: admin.port, control: ctl.port },

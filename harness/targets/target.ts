@@ -30,8 +30,8 @@ export interface Target {
   admin(method: string, path: string, body?: string, headers?: Record<string, string>): Promise<HttpResult>;
   /** Data-plane call, to the given worker (0-based) or the next one in turn. */
   request(method: string, path: string, headers: Record<string, string>, body: string, worker?: number): Promise<HttpResult>;
-  /** Let time pass: virtual time in process, real time elsewhere. */
-  wait(ms: number): Promise<void>;
+  /** Let time pass: virtual time in process, real time elsewhere. An abort ends the wait early (rejects). */
+  wait(ms: number, signal?: AbortSignal): Promise<void>;
   /** The target's clock, ms since the epoch. */
   now(): number;
   logLines(): Promise<ObservedLogLine[]>;
@@ -69,5 +69,8 @@ export interface TargetFactory {
   readonly name: string;
   /** Which store the runs use, for reports. */
   readonly store: string;
-  create(world: TargetWorld, version: GatewayVersion, runId: number, seed: number): Promise<{ target: Target; prefix: string }>;
+  /** The target runs on real time (its waits take as long as they say). */
+  readonly realTime?: boolean;
+  /** `signal` ends the run early: creation gives up, and the target's calls and waits end. */
+  create(world: TargetWorld, version: GatewayVersion, runId: number, seed: number, signal?: AbortSignal): Promise<{ target: Target; prefix: string }>;
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
-import { etcdPids, hasEtcdBinary } from "../helpers/processes.ts";
+import { etcdsOf, hasEtcdBinary, ownedDirsOf } from "../helpers/processes.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const out = mkdtempSync(join(tmpdir(), "harness-cli-test-"));
@@ -16,8 +16,8 @@ function harness(args: string[]) {
 
 describe("harness repro, run as a user would", () => {
   it.skipIf(!hasEtcdBinary())("prints the verdict table on real etcd, writes a JSON record, exits 0, leaves no etcd", async () => {
-    const before = etcdPids();
-    const res = await harness(["repro", "--out", out]);
+    const sub = harness(["repro", "--out", out]);
+    const res = await sub;
     expect(res.exitCode, res.stderr).toBe(0);
     expect(res.stderr).toMatch(/^store: etcd .*local binary/m);
     const rows = res.stdout.split("\n");
@@ -32,7 +32,8 @@ describe("harness repro, run as a user would", () => {
     const record = JSON.parse(readFileSync(join(out, records[0]!), "utf8")) as { ok: boolean; results: unknown[] };
     expect(record.ok).toBe(true);
     expect(record.results).toHaveLength(4);
-    expect(etcdPids()).toEqual(before);
+    expect(etcdsOf(sub.pid!)).toEqual([]);
+    expect(ownedDirsOf(sub.pid!)).toEqual([]);
   });
 
   it("--json prints the record", async () => {

@@ -83,6 +83,75 @@ describe("Admin API errors", () => {
   });
 });
 
+/** Every claim below is checked against apisix/admin/init.lua@3.15.0 (same in 3.16.0-3.18.0). */
+describe("Admin API as APISIX reads a request", () => {
+  const raw = (path: string, headers: Record<string, string>, body = ROUTE, method = "PUT") => t.gateway.handleAdmin({ method, path, headers, body });
+
+  it("takes the key from ?api_key=, the X-API-KEY header or the x_api_key cookie, the query first (:84-85, core/ctx.lua:294-313)", async () => {
+    expect((await raw("/apisix/admin/routes/1?api_key=" + KEY, {})).status).toBe(201);
+    expect((await raw("/apisix/admin/routes/2", { cookie: `lang=en; x_api_key=${KEY}` })).status).toBe(201);
+    const wrongQuery = await raw("/apisix/admin/routes/3?api_key=nope", { "x-api-key": KEY });
+    expect(wrongQuery.status).toBe(401);
+    expect(JSON.parse(wrongQuery.body)).toEqual({ error_msg: "failed to check token", description: "wrong apikey" });
+    // The cookie is looked up by its exact name, as lua-resty-cookie does.
+    expect((await raw("/apisix/admin/routes/4", { cookie: `X-API-KEY=${KEY}` })).status).toBe(401);
+  });
+
+  it("reads at most 1.5 MiB of body, and only after the key was checked (:40, :205-208, core/request.lua:258-262)", async () => {
+    const big = JSON.stringify({ ...JSON.parse(ROUTE), desc: "x".repeat(2 * 1024 * 1024) });
+    const noKey = await raw("/apisix/admin/routes/1", {}, big);
+    expect(noKey.status).toBe(401);
+    const tooBig = await raw("/apisix/admin/routes/1", { "x-api-key": KEY }, big);
+    expect(tooBig.status).toBe(400);
+    expect(errorMsg(tooBig.body)).toBe(`invalid request body: request size ${Buffer.byteLength(big)} is greater than the maximum size 1572864 allowed`);
+    // Under the limit the body is read and judged on its content (here: desc is too long for the schema).
+    const justUnder = JSON.stringify({ ...JSON.parse(ROUTE), desc: "x".repeat(1024 * 1024) });
+    expect(errorMsg((await raw("/apisix/admin/routes/1", { "x-api-key": KEY }, justUnder)).body)).toMatch(/^invalid configuration: property "desc" validation failed/);
+  });
+
+  it("400 for a body nested deeper than cjson decodes (1000 levels), with cjson's message (:211-217)", async () => {
+    const deep = "[".repeat(8000) + "]".repeat(8000);
+    const res = await raw("/apisix/admin/routes/1", { "x-api-key": KEY }, deep);
+    expect(res.status).toBe(400);
+    expect(errorMsg(res.body)).toBe("invalid request body: Found too many nested data structures (1001) at character 1001");
+    const objects = '{"a":'.repeat(1001) + "1" + "}".repeat(1001);
+    expect(errorMsg((await raw("/apisix/admin/routes/1", { "x-api-key": KEY }, objects)).body)).toBe("invalid request body: Found too many nested data structures (1001) at character 5001");
+    // Brackets inside strings do not count.
+    const inString = JSON.stringify({ ...JSON.parse(ROUTE), desc: "[{".repeat(100) });
+    expect((await raw("/apisix/admin/routes/1", { "x-api-key": KEY }, inString)).status).toBe(201);
+  });
+
+  it("503 only when the store fails, naming it; 500 for a fault of the gateway itself", async () => {
+    const broken = await inproc("3.18.0");
+    await broken.store.close();
+    const down = await broken.gateway.handleAdmin({ method: "PUT", path: "/apisix/admin/routes/1", headers: { "x-api-key": KEY }, body: ROUTE });
+    expect(down.status).toBe(503);
+    expect(errorMsg(down.body)).toMatch(/store is closed/);
+    await broken.close();
+    t.gateway.admin.check = () => {
+      throw new TypeError("cannot read properties of undefined");
+    };
+    const bug = await t.admin("PUT", "/apisix/admin/routes/1", ROUTE);
+    expect(bug.status).toBe(500);
+    expect(errorMsg(bug.body)).toContain("cannot read properties of undefined");
+  });
+
+  it("resolves dot segments as nginx does before routing: nothing outside /apisix/admin/ is taken for a route", async () => {
+    const outside = await raw("/apisix/admin/routes/../../x", { "x-api-key": KEY }, "", "GET");
+    expect([outside.status, errorMsg(outside.body)]).toEqual([404, "not found"]);
+    expect((await raw("/apisix/admin/routes/../routes/7", { "x-api-key": KEY })).status).toBe(201);
+    expect((await t.store.get("/apisix/routes/7"))).toBeDefined();
+    expect((await raw("/apisix/admin/../../../etc/passwd", { "x-api-key": KEY }, "", "GET")).status).toBe(400);
+    const services = await raw("/apisix/admin/services/1", { "x-api-key": KEY }, "", "GET");
+    expect([services.status, errorMsg(services.body)]).toEqual([404, "Unsupported resource type: services"]);
+  });
+
+  it("404 not found for a method the resource does not have (:199-202)", async () => {
+    const res = await raw("/apisix/admin/routes/1", { "x-api-key": KEY }, "", "OPTIONS");
+    expect([res.status, errorMsg(res.body)]).toEqual([404, "not found"]);
+  });
+});
+
 describe("PATCH merge and revisions", () => {
   it("objects merge key by key; arrays and other values replace", () => {
     expect(mergePatch({ a: { b: 1, c: [1, 2] }, d: "x" }, { a: { c: [3] }, d: null, e: 2 })).toEqual({ a: { b: 1, c: [3] }, d: null, e: 2 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,19 +48,49 @@ describe("scenario file mistakes name the file, line and column, and what was ex
     ["malformed.yaml", "name: x\nsteps:\n  - wait: [1s\nexpect: {default: passes}\n", 4, 1, "malformed YAML"],
     ["unknown-step.yaml", GOOD_HEAD + "  - sleep: 2s\nexpect: {default: passes}\n", 6, 5, 'steps[1].sleep: unknown step "sleep" (expected one of admin, request, wait, backend, etcd, mark, assert)'],
     ["unknown-field.yaml", GOOD_HEAD + "  - request: {path: /ai/x, colour: red}\nexpect: {default: passes}\n", 6, 28, 'steps[1].request.colour: unknown field "colour"'],
-    ["wrong-type.yaml", GOOD_HEAD + "  - wait: soon\nexpect: {default: passes}\n", 6, 11, "steps[1].wait: expected a duration (2s, 500ms, 1.5s, 1m) or whole milliseconds"],
+    ["wrong-type.yaml", GOOD_HEAD + "  - wait: soon\nexpect: {default: passes}\n", 6, 11, "steps[1].wait: expected a duration of at most 1h (2s, 500ms, 1.5s, 1m) or whole milliseconds up to 3600000"],
     ["bad-method.yaml", GOOD_HEAD.replace("method: PUT", "method: PUSH") + "expect: {default: passes}\n", 5, 21, "steps[0].admin.method: expected one of GET, PUT, POST, PATCH, DELETE"],
     ["missing-fixture.yaml", GOOD_HEAD.replace("routes/two-backends.json", "routes/nope.json") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: fixture not found: routes/nope.json"],
     ["unknown-version.yaml", GOOD_HEAD + "expect: {default: passes, 3.19.0: reproduces}\n", 6, 27, 'expect.3.19.0: unknown version "3.19.0"'],
     ["no-steps.yaml", "name: x\nexpect: {default: passes}\n", 1, 1, 'missing field "steps"'],
     ["unknown-backend.yaml", GOOD_HEAD + "  - backend: {name: z, mode: down}\nexpect: {default: passes}\n", 6, 21, 'steps[1].backend.name: unknown backend "z" (defined: a)'],
     ["bad-mark.yaml", GOOD_HEAD + "  - assert: {log: {contains: x, since: later}}\nexpect: {default: passes}\n", 6, 40, 'steps[1].assert.log.since: no earlier mark named "later"'],
+    // Durations that would never end: the virtual clock spun on them, real time slept 1 ms.
+    ["wait-forever.yaml", GOOD_HEAD + "  - wait: 99999999999999s\nexpect: {default: passes}\n", 6, 11, "steps[1].wait: 99999999999999s is too long: a scenario's durations are at most 1h (3600000 ms)"],
+    ["wait-inf.yaml", GOOD_HEAD + "  - wait: .inf\nexpect: {default: passes}\n", 6, 11, "steps[1].wait: expected a duration of at most 1h"],
+    ["wait-1e20.yaml", GOOD_HEAD + "  - wait: 1e20\nexpect: {default: passes}\n", 6, 11, "steps[1].wait: expected a duration of at most 1h"],
+    ["wait-serve-overflow.yaml", GOOD_HEAD + "  - wait: 3000000s\nexpect: {default: passes}\n", 6, 11, "steps[1].wait: 3000000s is too long"],
+    ["within-long.yaml", GOOD_HEAD + "  - assert: {log: {contains: x, within: 61m}}\nexpect: {default: passes}\n", 6, 41, "steps[1].assert.log.within: 61m is too long"],
+    ["slow-long.yaml", GOOD_HEAD.replace("a: {hosts: [a.test]}", "a: {hosts: [a.test], mode: {slow: 61m}}") + "expect: {default: passes}\n", 3, 37, "backends.a.mode.slow: 61m is too long"],
+    // Fixtures are read only from fixtures/ or the scenario's own folder.
+    ["fixture-escape.yaml", GOOD_HEAD.replace("routes/two-backends.json", "../../../../etc/passwd") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: fixture ../../../../etc/passwd is outside the scenario's folder"],
+    ["fixture-climb.yaml", GOOD_HEAD.replace("routes/two-backends.json", "./../../../etc/passwd") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: fixture ./../../../etc/passwd is outside the scenario's folder"],
+    ["fixture-absolute.yaml", GOOD_HEAD.replace("routes/two-backends.json", "/etc/passwd") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: fixture /etc/passwd is outside fixtures/"],
+    ["body-and-fixture.yaml", GOOD_HEAD.replace("fixture: routes/two-backends.json", "fixture: routes/two-backends.json, body: {uri: /x}") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: give body or fixture, not both"],
   ];
   it.each(cases)("%s", (name, text, line, col, message) => {
     const e = errorOf(write(name, text));
     expect([e.line, e.col]).toEqual([line, col]);
     expect(e.detail).toContain(message);
     expect(e.message.startsWith(`${relative(process.cwd(), join(dir, name))}:${line}:${col}: `)).toBe(true);
+  });
+});
+
+describe("fixtures cannot lead out of their folders", () => {
+  it("a symlink in the scenario's folder that points elsewhere is refused, not read", () => {
+    const sub = join(dir, "linked");
+    mkdirSync(sub, { recursive: true });
+    symlinkSync("/etc/passwd", join(sub, "passwd.json"));
+    const e = errorOf(write("linked/uses-link.yaml", GOOD_HEAD.replace("routes/two-backends.json", "./passwd.json") + "expect: {default: passes}\n"));
+    expect(e.detail).toBe("steps[0].admin.fixture: fixture ./passwd.json links outside the scenario's folder");
+  });
+
+  it("a ./ fixture inside the scenario's folder is read", () => {
+    const sub = join(dir, "local");
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, "route.json"), '{"uri": "/x"}');
+    const s = loadScenario(write("local/uses-local.yaml", GOOD_HEAD.replace("routes/two-backends.json", "./route.json") + "expect: {default: passes}\n"));
+    expect(s.steps[0]).toMatchObject({ kind: "admin", body: '{"uri": "/x"}' });
   });
 });
 

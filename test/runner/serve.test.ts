@@ -1,9 +1,11 @@
-import { readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnServe } from "../../harness/targets/factories.ts";
-import { etcdPids } from "../helpers/processes.ts";
+import { etcdsOf } from "../helpers/processes.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const fixture = (p: string) => readFileSync(new URL(`../../fixtures/${p}`, import.meta.url), "utf8");
@@ -16,7 +18,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 describe("serve: the bug report's curl steps against the reference gateway", () => {
   let served: Awaited<ReturnType<typeof spawnServe>>;
-  const etcdBefore = etcdPids();
   beforeAll(async () => {
     served = await spawnServe({ version: "3.16.0", store: "etcd", prefix: "/apisix", world: { backends: [{ name: "openai", hosts: ["api.openai.com"], mode: { kind: "healthy" } }], hosts: {} } });
   }, 30_000);
@@ -63,6 +64,91 @@ describe("serve: the bug report's curl steps against the reference gateway", () 
 
   it("stopping serve leaves no etcd process behind", async () => {
     await served.stop();
-    expect(etcdPids().filter((p) => !etcdBefore.includes(p))).toEqual([]);
+    expect(etcdsOf(served.pid!)).toEqual([]);
+  });
+});
+
+/** RSS of a process in kB (Linux). */
+function rssKb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+}
+
+describe("serve: the Admin API and control API take only what they should", () => {
+  let served: Awaited<ReturnType<typeof spawnServe>>;
+  beforeAll(async () => {
+    served = await spawnServe({ version: "3.18.0", store: "memory", prefix: "/apisix", world: { backends: [{ name: "openai", hosts: ["api.openai.com"], mode: { kind: "healthy" } }], hosts: {} } });
+  }, 30_000);
+  afterAll(async () => {
+    await served?.stop();
+  });
+  const admin = () => `http://127.0.0.1:${served.ready.admin}/apisix/admin/routes/1`;
+  const control = (p: string) => `http://127.0.0.1:${served.ready.control}${p}`;
+
+  it("an unauthenticated 64 MB body is answered 401 without being read into memory (APISIX checks the key first)", async () => {
+    const before = rssKb(served.pid!);
+    const body = Buffer.alloc(64 * 1024 * 1024, 0x20);
+    const res = await fetch(admin(), { method: "PUT", body });
+    expect(res.status).toBe(401);
+    expect(rssKb(served.pid!) - before).toBeLessThan(32 * 1024);
+  });
+
+  it("an authenticated body over 1.5 MiB is 400 with APISIX's message; the key also comes from ?api_key=", async () => {
+    const res = await fetch(`${admin()}?api_key=${KEY}`, { method: "PUT", body: Buffer.alloc(2 * 1024 * 1024, 0x20) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error_msg: "invalid request body: request size 2097152 is greater than the maximum size 1572864 allowed" });
+    const ok = await fetch(`${admin()}?api_key=${KEY}`, { method: "PUT", body: fixture("13101/route.json") });
+    expect(ok.status).toBe(201);
+  });
+
+  it("the control API refuses what it cannot use, at once", async () => {
+    const t0 = Date.now();
+    const applied = await fetch(control("/v1/harness/applied?revision=abc"));
+    expect(applied.status).toBe(400);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const mode = await fetch(control("/v1/harness/backends/openai"), { method: "POST", body: '{"kind":"explode"}' });
+    expect(mode.status).toBe(400);
+    expect(((await mode.json()) as { error_msg: string }).error_msg).toMatch(/^expected \{"kind": "healthy"\}/);
+    expect((await fetch(control("/v1/harness/backends/nobody"), { method: "POST", body: '{"kind":"down"}' })).status).toBe(404);
+    expect((await fetch(control("/v1/harness/backends/openai"), { method: "POST", body: "{not json" })).status).toBe(400);
+    expect((await fetch(control("/v1/harness/backends/openai"), { method: "POST", body: '{"kind":"status","status":503}' })).status).toBe(200);
+  });
+});
+
+describe("serve: a fresh error log per session", () => {
+  const cwd = mkdtempSync(join(tmpdir(), "serve-log-"));
+  afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+
+  /** Start serve in `cwd`, return the log path it printed once ready, then Ctrl-C it. */
+  async function session(args: string[]): Promise<{ logFile: string; emptyAtStart: boolean; exitCode: number | undefined; stderr: string }> {
+    const sub = execa("node", [join(ROOT, "bin/harness.js"), "serve", "--version", "3.18.0", "--store", "memory", "--port", "0", "--admin-port", "0", "--control-port", "0", "--quiet", ...args], { cwd, reject: false });
+    let err = "";
+    const logFile = await new Promise<string>((resolve, reject) => {
+      sub.stderr!.on("data", (c: Buffer) => {
+        err += c.toString();
+        const m = /^ {2}error log {3}(\S+) {2}\(new for this session\)$/m.exec(err);
+        if (m && err.includes("Ctrl-C stops it")) resolve(m[1]!);
+      });
+      void sub.then(() => reject(new Error(`serve ended: ${err}`)));
+    });
+    const path = resolve(cwd, logFile);
+    const emptyAtStart = existsSync(path) && statSync(path).size === 0;
+    sub.kill("SIGINT");
+    const res = await sub;
+    return { logFile: path, emptyAtStart, exitCode: res.exitCode, stderr: res.stderr };
+  }
+
+  it("the default log is a new file each session, there (empty) from the start; a given one is emptied", async () => {
+    const first = await session([]);
+    const second = await session([]);
+    expect(first.logFile).toMatch(/reports\/serve-error-3\.18\.0-.*\.log$/);
+    expect(second.logFile).not.toBe(first.logFile);
+    expect([first.emptyAtStart, second.emptyAtStart]).toEqual([true, true]);
+    const given = join(cwd, "given.log");
+    writeFileSync(given, "2026/01/01 00:00:00 [error] a line of an earlier session\n");
+    const third = await session(["--log-file", given]);
+    expect(third.logFile).toBe(given);
+    expect(third.emptyAtStart).toBe(true);
+    expect(third.exitCode).toBe(130);
+    expect(third.stderr).toMatch(/^interrupted \(SIGINT\): stopping$/m);
   });
 });

@@ -1,11 +1,20 @@
 import type { Clock } from "../clock/clock.ts";
-import type { KeyValue, Store } from "../config/store.ts";
+import { StoreError, type KeyValue, type Store } from "../config/store.ts";
 import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../http-types.ts";
 import type { PluginCheck } from "../engine.ts";
 import { describeSchemaError } from "./schema-errors.ts";
 import { adminValidators } from "./validators.ts";
 
 export const DEFAULT_ADMIN_KEY = "edd1c9f034335f136f87ad84b625c8f1";
+
+/** The most of a request body the Admin API reads: MAX_REQ_BODY, apisix/admin/init.lua:40@3.15.0. */
+export const MAX_REQ_BODY = 1024 * 1024 * 1.5;
+
+/** lua-cjson's default decode_max_depth, which APISIX's core.json.decode (cjson.safe) keeps. */
+const MAX_JSON_DEPTH = 1000;
+
+/** Methods the routes resource has (apisix/admin/resource.lua); others answer 404 "not found". */
+const ROUTE_METHODS = new Set(["GET", "PUT", "POST", "DELETE", "PATCH"]);
 
 type Json = Record<string, unknown>;
 
@@ -25,6 +34,73 @@ function mergeInto(target: unknown, patch: unknown): unknown {
   return target;
 }
 
+/**
+ * The first bracket that nests deeper than cjson allows, as cjson reports it ("Found too many
+ * nested data structures (1001) at character N"); undefined when the nesting is within bounds.
+ * Checked before JSON.parse so a deep body is a 400, as in APISIX, whatever JSON.parse would do.
+ */
+function tooDeep(text: string): string | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > MAX_JSON_DEPTH) return `Found too many nested data structures (${depth}) at character ${i + 1}`;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return undefined;
+}
+
+/** A path as nginx's $uri has it: `.` and `..` segments resolved, repeated slashes merged. */
+function normalizePath(raw: string): string | undefined {
+  const out: string[] = [];
+  for (const seg of raw.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") {
+      if (out.length === 0) return undefined; // above the root: nginx answers 400
+      out.pop();
+    } else out.push(seg);
+  }
+  return "/" + out.join("/") + (raw.endsWith("/") && out.length > 0 ? "/" : "");
+}
+
+/** One parameter of a query string, decoded, first of repeats (ngx.req.get_uri_args, as core/ctx.lua:305-313@3.15.0 reads arg_*). */
+function queryArg(path: string, name: string): string | undefined {
+  const q = path.indexOf("?");
+  if (q < 0) return undefined;
+  const decode = (x: string): string => {
+    try {
+      return decodeURIComponent(x.replace(/\+/g, " "));
+    } catch {
+      return x;
+    }
+  };
+  for (const pair of path.slice(q + 1).split("&")) {
+    const eq = pair.indexOf("=");
+    if (decode(eq < 0 ? pair : pair.slice(0, eq)) === name) return eq < 0 ? "" : decode(pair.slice(eq + 1));
+  }
+  return undefined;
+}
+
+/** A cookie by exact name (lua-resty-cookie's get, as core/ctx.lua:294-303@3.15.0 reads cookie_*). */
+function cookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** APISIX's answer to a body over MAX_REQ_BODY (core/request.lua:258-262, admin/init.lua:205-208@3.15.0). */
+export function bodyTooLarge(size: number): GatewayResponse {
+  return jsonResponse(400, { error_msg: `invalid request body: request size ${size} is greater than the maximum size ${MAX_REQ_BODY} allowed` });
+}
+
 export interface AdminOptions {
   store: Store;
   prefix: string;
@@ -36,7 +112,8 @@ export interface AdminOptions {
 
 /**
  * The Admin API for routes: PUT/POST/PATCH/GET/DELETE under /apisix/admin/routes, key in
- * X-API-KEY, schema checked (defaults filled in, as APISIX stores them), written to the store.
+ * ?api_key=, X-API-KEY or the x_api_key cookie, body up to 1.5 MiB, schema checked (defaults
+ * filled in, as APISIX stores them), written to the store.
  */
 export class AdminApi {
   private nextId = 1;
@@ -53,14 +130,36 @@ export class AdminApi {
     return `${this.opts.prefix}/routes/${id}`;
   }
 
-  async handle(req: GatewayRequest): Promise<GatewayResponse> {
-    const apiKey = headerOf(req, "x-api-key");
+  /**
+   * Everything APISIX decides before it reads the body (apisix/admin/init.lua@3.15.0): the key
+   * (:84-85, from ?api_key=, the X-API-KEY header, or the x_api_key cookie, in that order), the
+   * resource type (:195-197) and the method (:199-202). A response means: answer it and do not
+   * read the body. `serve` calls this before reading a byte of the body.
+   */
+  precheck(req: Pick<GatewayRequest, "method" | "path" | "headers">): GatewayResponse | undefined {
+    const apiKey = queryArg(req.path, "api_key") ?? headerOf(req, "x-api-key") ?? cookie(headerOf(req, "cookie"), "x_api_key");
     if (apiKey !== (this.opts.apiKey ?? DEFAULT_ADMIN_KEY)) {
-      return jsonResponse(401, { error_msg: "failed to check token", description: apiKey ? "wrong apikey" : "missing apikey" });
+      return jsonResponse(401, { error_msg: "failed to check token", description: apiKey !== undefined ? "wrong apikey" : "missing apikey" });
     }
-    const path = req.path.split("?")[0]!.replace(/\/+$/, "");
+    const path = normalizePath(req.path.split("?")[0]!);
+    if (path === undefined) return jsonResponse(400, { error_msg: "bad request: the path goes above the root" });
+    // Outside /apisix/admin/ the admin router matches nothing (apisix/init.lua:1144-1146@3.15.0).
+    if (!path.startsWith("/apisix/admin/")) return jsonResponse(404, { error_msg: "not found" });
+    const resource = path.split("/")[3] ?? "";
+    if (resource !== "routes") return jsonResponse(404, { error_msg: `Unsupported resource type: ${resource}` });
+    if (!ROUTE_METHODS.has(req.method.toUpperCase())) return jsonResponse(404, { error_msg: "not found" });
+    return undefined;
+  }
+
+  async handle(req: GatewayRequest): Promise<GatewayResponse> {
+    const refused = this.precheck(req);
+    if (refused) return refused;
+    // core.request.get_body(MAX_REQ_BODY) (init.lua:205-208@3.15.0, core/request.lua:258-262).
+    const size = Buffer.byteLength(req.body);
+    if (size > MAX_REQ_BODY) return bodyTooLarge(size);
+    const path = normalizePath(req.path.split("?")[0]!)!.replace(/\/+$/, "");
     const m = /^\/apisix\/admin\/routes(?:\/([^/]+))?$/.exec(path);
-    if (!m) return jsonResponse(404, { error_msg: `Unsupported resource type: ${path.split("/")[3] ?? ""}` });
+    if (!m) return jsonResponse(404, { error_msg: "not found" });
     const id = m[1];
     const method = req.method.toUpperCase();
     try {
@@ -70,18 +169,24 @@ export class AdminApi {
       if (method === "POST" && !id) return await this.put(undefined, req.body, true);
       if (method === "PATCH" && id) return await this.patch(id, req.body);
     } catch (e) {
-      return jsonResponse(503, { error_msg: `store unavailable: ${(e as Error).message}` });
+      // The store failing is a 503 with its message (apisix/admin/resource.lua:169-172@3.15.0 and
+      // every other etcd call there); anything else is a bug of ours: 500, not a store outage.
+      if (e instanceof StoreError) return jsonResponse(503, { error_msg: e.message });
+      return jsonResponse(500, { error_msg: `internal error in the reference gateway's Admin API: ${(e as Error).message}` });
     }
     return jsonResponse(405, { error_msg: `method ${method} not allowed on ${path}` });
   }
 
   private parseBody(body: string): { value?: Json; error?: GatewayResponse } {
     if (body.trim() === "") return { error: jsonResponse(400, { error_msg: "invalid request body: empty request body" }) };
+    // An unparsable body is answered 400 with the body echoed (apisix/admin/init.lua:211-217@3.15.0).
+    const deep = tooDeep(body);
+    if (deep) return { error: jsonResponse(400, { error_msg: `invalid request body: ${deep}`, req_body: body }) };
     let value: unknown;
     try {
       value = JSON.parse(body);
     } catch (e) {
-      return { error: jsonResponse(400, { error_msg: `invalid request body: ${(e as Error).message}` }) };
+      return { error: jsonResponse(400, { error_msg: `invalid request body: ${(e as Error).message}`, req_body: body }) };
     }
     if (!isObject(value)) return { error: jsonResponse(400, { error_msg: "invalid request body: expected a JSON object" }) };
     return { value };

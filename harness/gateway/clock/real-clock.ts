@@ -1,5 +1,35 @@
 import type { Clock, TimerCallback, TimerHandle } from "./clock.ts";
 
+/** setTimeout's longest delay; longer ones fire after 1 ms (with a TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Sleep on real time. Delays beyond setTimeout's limit are slept in pieces, and an abort ends the
+ * sleep at once (rejecting with the signal's reason).
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const until = Date.now() + Math.max(0, ms);
+    const arm = (): void => {
+      const left = until - Date.now();
+      if (left <= 0) {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+        return;
+      }
+      timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    arm();
+  });
+}
+
 /** Wall-clock time, for `serve` and external targets. Overlapping runs of a timer are skipped. */
 export class RealClock implements Clock {
   readonly kind = "real" as const;
@@ -35,7 +65,7 @@ export class RealClock implements Clock {
   }
 
   sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms));
+    return sleep(ms);
   }
 
   horizon(): number {

@@ -1,5 +1,18 @@
 import type { Clock, TimerCallback, TimerHandle } from "./clock.ts";
 
+/**
+ * Firing timers is a chain of awaited promises that never lets the event loop turn by itself, so a
+ * long advance would hold off signal handlers (Ctrl-C) and I/O. Every this many ms of wall time
+ * it yields one turn.
+ */
+const YIELD_EVERY_MS = 50;
+let lastYield = performance.now();
+
+async function yieldTurn(): Promise<void> {
+  await new Promise<void>((r) => setImmediate(r));
+  lastYield = performance.now();
+}
+
 interface Scheduled {
   due: number;
   seq: number;
@@ -41,10 +54,13 @@ export class VirtualClock implements Clock {
     return this.advance(ms);
   }
 
-  /** Move time forward by `ms`, firing every timer that falls due on the way. */
-  advance(ms: number): Promise<void> {
+  /**
+   * Move time forward by `ms`, firing every timer that falls due on the way. An abort stops it
+   * between two timers (rejecting with the signal's reason); time then stays where it got to.
+   */
+  advance(ms: number, signal?: AbortSignal): Promise<void> {
     // Serialise advances so concurrent callers cannot interleave timer work.
-    const run = this.advancing.then(() => this.runUntil(this.current + Math.max(0, ms)));
+    const run = this.advancing.then(() => this.runUntil(this.current + Math.max(0, ms), signal));
     this.advancing = run.catch(() => undefined);
     return run;
   }
@@ -85,10 +101,12 @@ export class VirtualClock implements Clock {
     return best;
   }
 
-  private async runUntil(target: number): Promise<void> {
+  private async runUntil(target: number, signal?: AbortSignal): Promise<void> {
     this.target = target;
     try {
       for (;;) {
+        if (performance.now() - lastYield >= YIELD_EVERY_MS) await yieldTurn();
+        signal?.throwIfAborted();
         const t = this.nextDue(target);
         if (!t) break;
         this.current = Math.max(this.current, t.due);

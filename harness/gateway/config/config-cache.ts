@@ -46,6 +46,8 @@ export class ConfigCache {
   private stopped = false;
   private resyncing: Promise<void> | undefined;
   private readonly listeners: ((change: ConfigChange) => void)[] = [];
+  /** Why the last reload attempt failed (cleared by a successful one). */
+  private lastReloadError: string | undefined;
   /** How many full reloads happened (the first load counts). */
   reloads = 0;
 
@@ -196,20 +198,29 @@ export class ConfigCache {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         await this.reload();
+        this.lastReloadError = undefined;
         return;
       } catch (e) {
+        this.lastReloadError = (e as Error).message;
         this.log.write("error", { file: "core/config_etcd.lua", line: 700, fn: "sync_data" }, `failed to reload ${this.routesPrefix}: ${(e as Error).message}`, "ngx.timer");
         await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
       }
     }
   }
 
-  /** Resolve once more than `after` full reloads have completed (after an etcd restart). */
-  async waitForReload(after: number, timeoutMs = 15_000): Promise<void> {
+  /**
+   * Resolve once more than `after` full reloads have completed (after an etcd restart). Gives up
+   * after timeoutMs even while a reload keeps retrying (a store that stopped answering), saying why.
+   */
+  async waitForReload(after: number, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.reloads <= after || this.resyncing) {
-      if (Date.now() > deadline) throw new Error(`config cache did not reload within ${timeoutMs} ms`);
-      await (this.resyncing ?? new Promise((r) => setTimeout(r, 5)));
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`config cache did not reload within ${timeoutMs} ms${this.lastReloadError ? `: ${this.lastReloadError}` : ""}`);
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<void>((r) => (timer = setTimeout(r, this.resyncing ? left : 5)));
+      await Promise.race([this.resyncing ?? tick, tick]);
+      clearTimeout(timer);
     }
   }
 

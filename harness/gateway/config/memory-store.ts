@@ -5,7 +5,7 @@
  * second through it, so there are no timers, only microtasks.
  */
 
-import type { KeyValue, Store, Watch, WatchBatch, WatchEvent, WatchHandlers } from "./store.ts";
+import { StoreError, type KeyValue, type Store, type Watch, type WatchBatch, type WatchEvent, type WatchHandlers } from "./store.ts";
 
 /** One history entry: exactly one write, so history revisions are contiguous. */
 interface HistoryEntry {
@@ -175,8 +175,8 @@ export class MemoryStore implements Store {
   async compact(revision: number): Promise<void> {
     this.assertOpen();
     // Same refusals as etcd's mvcc, so callers see the same errors on both stores.
-    if (revision > this.rev) throw new Error("etcdserver: mvcc: required revision is a future revision");
-    if (revision <= this.compactRev) throw new Error("etcdserver: mvcc: required revision has been compacted");
+    if (revision > this.rev) throw new StoreError("etcdserver: mvcc: required revision is a future revision");
+    if (revision <= this.compactRev) throw new StoreError("etcdserver: mvcc: required revision has been compacted");
     this.compactRev = revision;
     const drop = revision - this.historyBase;
     if (drop > 0) {
@@ -210,6 +210,6 @@ export class MemoryStore implements Store {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new Error(`${this.description}: store is closed`);
+    if (this.closed) throw new StoreError(`${this.description}: store is closed`);
   }
 }

@@ -23,6 +23,12 @@ export interface WatchBatch {
   revision: number;
 }
 
+/**
+ * The store failed a call: it does not answer, was closed, or refused the request. Its message
+ * names the store. The Admin API answers 503 for these (and 500 for anything else).
+ */
+export class StoreError extends Error {}
+
 export interface Watch {
   cancel(): Promise<void>;
 }
@@ -36,6 +42,7 @@ export interface WatchHandlers {
   onBroken(reason: string): void;
 }
 
+/** Every call may reject with StoreError. */
 export interface Store {
   /** "etcd" or "memory". */
   readonly kind: "etcd" | "memory";

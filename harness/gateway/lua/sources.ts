@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { UsageError } from "../../errors.ts";
+import { ownedTempDir, type OwnedDir } from "../../proc/index.ts";
 
 /**
  * Where APISIX's Lua comes from for the `lua` engine, and which libraries go with it.
@@ -37,22 +37,21 @@ export interface LuaTree {
  */
 const PINNED_HEALTHCHECK: Record<string, string> = { "3.15.0": "3.2.0", "3.16.0": "3.2.1", "3.17.0": "3.2.1", "3.18.0": "3.2.3" };
 
-const tempDirs: string[] = [];
-let cleanupHooked = false;
+const tempDirs: OwnedDir[] = [];
 
-function tempDir(tag: string): string {
-  if (!cleanupHooked) {
-    cleanupHooked = true;
-    process.once("exit", removeTempTrees);
-  }
-  const d = mkdtempSync(join(tmpdir(), `harness-lua-${tag}-`));
+/**
+ * An owned temp dir (harness/proc): deleted when this process exits, and by the reaper when it
+ * is killed (a test worker's exit hooks do not always run, and the trees were left behind).
+ */
+function tempDir(): string {
+  const d = ownedTempDir("lua");
   tempDirs.push(d);
-  return d;
+  return d.path;
 }
 
 /** Delete every tree this process exported or patched. */
-export function removeTempTrees(): void {
-  for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+export async function removeTempTrees(): Promise<void> {
+  await Promise.all(tempDirs.splice(0).map((d) => d.remove()));
 }
 
 function git(dir: string, args: string[]): string {
@@ -125,7 +124,7 @@ function gitTree(dir: string, ref: string): BaseTree {
   }
   const commit = spawnSync("git", ["-C", dir, "rev-parse", "--verify", "--quiet", `${ref}^{commit}`], { encoding: "utf8" }).stdout.trim();
   if (!commit) throw new UsageError(`unknown version "${ref}": no such tag, branch or commit in the git checkout ${dir}`);
-  const out = tempDir(ref.replace(/[^\w.-]/g, "_"));
+  const out = tempDir();
   const tar = spawnSync("git", ["-C", dir, "archive", "--format=tar", commit, "apisix"], { maxBuffer: 256 << 20 });
   if (tar.status !== 0) throw new UsageError(`git archive ${ref} apisix in ${dir} failed: ${tar.stderr.toString().trim()}`);
   execFileSync("tar", ["-x", "-C", out], { input: tar.stdout });
@@ -150,7 +149,7 @@ function folderTree(dir: string, version: string): BaseTree {
 /** Apply `patch -p1` to a copy; a hunk that does not apply is one line naming file and hunk. */
 function patched(base: BaseTree, name: string, patches: string[]): BaseTree {
   if (patches.length === 0) return base;
-  const out = tempDir("patched");
+  const out = tempDir();
   cpSync(join(base.root, "apisix"), join(out, "apisix"), { recursive: true });
   for (const p of patches) {
     const file = resolve(p);

@@ -15,6 +15,7 @@ import type { VersionProfile } from "../../gateway/versions/profile.ts";
 import { InprocTarget } from "../../targets/inproc.ts";
 import { commandArbs, firstPutRouteArb } from "./commands.ts";
 import { describeStep, describeViolation, initialModel, LifecycleViolation, type LifecycleModel, type LifecycleReal, type RecordedStep, type Violation } from "./model.ts";
+import { stopOnAbort } from "../stop-on-abort.ts";
 import { LIFECYCLE_HOSTS, lifecycleBackends, worldSource } from "./world.ts";
 
 export interface LifecycleOptions {
@@ -48,6 +49,8 @@ export interface LifecycleOptions {
    * contents then shrink as well).
    */
   instancePool?: number;
+  /** Stop early (the verdict is then meaningless; the caller checks the signal). */
+  signal?: AbortSignal;
 }
 
 export interface LifecycleVerdict {
@@ -153,7 +156,9 @@ export async function checkLifecycle(subject: LifecycleSubject, opts: LifecycleO
   const p = asVersion(subject);
   const params: fc.Parameters<[Cmd, Iterable<Cmd>]> = { numRuns: opts.runs, seed: opts.seed };
   if (opts.path !== undefined) params.path = opts.path;
+  if (opts.signal) params.plugins = [stopOnAbort(opts.signal)];
   const details = await fc.check(lifecycleProperty(p, opts), params);
+  opts.signal?.throwIfAborted();
   const verdict: LifecycleVerdict = {
     profile: p.name,
     holds: !details.failed,
