@@ -58,7 +58,8 @@ function describeStep(step: Step): string {
 
 /** Runs one scenario on one target and judges the outcome against the scenario's expectation. */
 export class ScenarioExecution {
-  private readonly marks = new Map<string, number>();
+  /** Each mark's clock time and how many log lines there were when it was set. */
+  private readonly marks = new Map<string, { time: number; lines: number }>();
   private readonly startMs: number;
   private readonly expected: Expectation;
 
@@ -157,7 +158,8 @@ export class ScenarioExecution {
         await t.etcd(step.action);
         return { ...base, summary: `etcd ${step.action}`, ok: true };
       case "mark":
-        this.marks.set(step.name, t.now());
+        // Lines logged after the mark, even at the same instant (a step right after it), count as after it.
+        this.marks.set(step.name, { time: t.now(), lines: (await t.logLines()).length });
         return { ...base, summary: `mark ${step.name}`, ok: true };
       case "assert":
         return this.assert(base, step.assertion);
@@ -187,13 +189,14 @@ export class ScenarioExecution {
   }
 
   private async checkLog(l: NonNullable<Assertion["log"]>): Promise<Check> {
-    const from = l.since ? this.marks.get(l.since)! : this.startMs;
+    const mark = l.since ? this.marks.get(l.since)! : undefined;
+    const from = mark?.time ?? this.startMs;
     const to = l.within !== undefined ? from + l.within : Infinity;
     const minRank = l.level ? LEVELS.indexOf(l.level) : 0;
     const re = l.matches ? new RegExp(l.matches) : undefined;
     const lines: ObservedLogLine[] = (await this.ctx.target.logLines()).filter(
-      (x) =>
-        x.time > from - (l.since ? 0 : 1) &&
+      (x, i) =>
+        (mark ? i >= mark.lines : x.time >= from) &&
         x.time <= to &&
         LEVELS.indexOf(String(x.level)) >= minRank &&
         (l.contains === undefined || x.text.includes(l.contains)) &&

@@ -101,7 +101,7 @@ export const stepSchemas: Record<string, object> = {
     required: ["name", "mode"],
     additionalProperties: false,
   },
-  etcd: { type: "string", enum: ["restart", "compact"] },
+  etcd: { type: "string", enum: ["restart", "compact", "disconnect", "reconnect"] },
   mark: { type: "string", minLength: 1 },
   assert: {
     type: "object",

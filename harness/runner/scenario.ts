@@ -1,4 +1,5 @@
 import type { BackendMode, BackendSpec } from "../backends/backend.ts";
+import type { EtcdAction } from "../gateway/gateway.ts";
 import type { Expectation } from "./result.ts";
 
 /** A checker or pool entry named the way a scenario author thinks of it: route id and instance index. */
@@ -70,7 +71,7 @@ export type Step =
     }
   | { kind: "wait"; line: number; ms: number }
   | { kind: "backend"; line: number; name: string; mode: BackendMode }
-  | { kind: "etcd"; line: number; action: "restart" | "compact" }
+  | { kind: "etcd"; line: number; action: EtcdAction }
   | { kind: "mark"; line: number; name: string }
   | { kind: "assert"; line: number; assertion: Assertion };
 

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { BackendMode } from "../backends/backend.ts";
-import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
+import type { CheckerView, EtcdAction, PoolsView } from "../gateway/gateway.ts";
 import { sleep } from "../gateway/clock/real-clock.ts";
 import { isLoopback } from "../gateway/resolver/resolver.ts";
 import { TargetUnsupported, type HttpResult, type ObservedLogLine, type Target } from "./target.ts";
@@ -141,7 +141,7 @@ export class HttpTarget implements Target {
     if (res.status !== 200) throw new Error(`backend ${name}: ${res.status} ${res.body}`);
   }
 
-  async etcd(action: "restart" | "compact"): Promise<void> {
+  async etcd(action: EtcdAction): Promise<void> {
     if (!this.opts.harnessControl) throw new TargetUnsupported("etcd steps need a target with harness control (serve)");
     const res = await this.call(this.opts.controlUrl, "POST", `/v1/harness/etcd/${action}`, {});
     if (res.status !== 200) throw new Error(`etcd ${action}: ${res.status} ${res.body}`);

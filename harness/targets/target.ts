@@ -1,5 +1,6 @@
 import type { BackendMode, BackendSpec } from "../backends/backend.ts";
 import type { CheckerView, GatewayVersion, PoolsView } from "../gateway/engine.ts";
+import type { EtcdAction } from "../gateway/gateway.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
 import type { TraceEvent } from "../gateway/trace.ts";
 
@@ -8,6 +9,8 @@ export interface HttpResult {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** An Admin API write's store revision, where the target knows it (APISIX's answer does not say). */
+  revision?: number;
 }
 
 export interface ObservedLogLine {
@@ -42,7 +45,7 @@ export interface Target {
   /** Mock backends the scenario defined. */
   setBackend(name: string, mode: BackendMode): Promise<void>;
   /** etcd actions; targets that cannot do them throw TargetUnsupported. */
-  etcd(action: "restart" | "compact"): Promise<void>;
+  etcd(action: EtcdAction): Promise<void>;
   /** The run's timeline on the target's clock, where the target records one (in process). */
   timeline?(): Promise<TraceEvent[] | undefined>;
   close(): Promise<void>;

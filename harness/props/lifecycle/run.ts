@@ -101,7 +101,7 @@ async function newWorld(version: GatewayVersion, store?: () => Store, seed = 1):
   const kv = own ? new MemoryStore("lifecycle in-memory store") : store();
   const prefix = own ? "/apisix" : `/lifecycle-${process.pid}-${Date.now().toString(36)}-${++prefixSeq}`;
   const target = await InprocTarget.create({ version, seed, store: kv, prefix, backends: lifecycleBackends(), hosts: LIFECYCLE_HOSTS, network: "simulated" });
-  const real: LifecycleReal = { target, prefix, modifiedIndex: new Map(), logCursor: 0, seen: new Map(), steps: [] };
+  const real: LifecycleReal = { target, prefix: target.gateway.prefix, modifiedIndex: new Map(), logCursor: 0, seen: new Map(), steps: [] };
   return {
     model: initialModel(),
     real,
