@@ -138,12 +138,23 @@ export class Gateway {
     return [await this.engine.handle(route, req, w), w];
   }
 
-  /** The control API: GET /v1/healthcheck as APISIX serves it, plus /v1/healthcheck/pools. */
+  /**
+   * The control API. GET /v1/healthcheck answers as APISIX does: it lists the checkers of routes,
+   * services and upstreams that have `checks` themselves (control/v1.lua@3.15.0:97-110,178-187),
+   * never ai-proxy-multi's, so here it is `{}`. What the harness looks at is its own:
+   * /v1/harness/checkers and /v1/harness/pools (worker 0, or ?worker=k).
+   */
   async handleControl(req: GatewayRequest): Promise<GatewayResponse> {
-    const path = req.path.split("?")[0]!.replace(/\/+$/, "");
+    const [rawPath, query = ""] = req.path.split("?");
+    const path = rawPath!.replace(/\/+$/, "");
     if (req.method.toUpperCase() !== "GET") return jsonResponse(405, { error_msg: "only GET" });
-    if (path === "/v1/healthcheck") return jsonResponse(200, await this.checkers());
-    if (path === "/v1/healthcheck/pools") return jsonResponse(200, await this.pools());
+    if (path === "/v1/healthcheck") return jsonResponse(200, {});
+    if (path === "/v1/harness/checkers" || path === "/v1/harness/pools") {
+      const w = new URLSearchParams(query).get("worker");
+      const worker = w === null ? 0 : Number(w);
+      if (!Number.isInteger(worker) || worker < 0 || worker >= this.workers) return jsonResponse(400, { error_msg: `no worker ${w}: this gateway runs ${this.workers} worker(s), numbered from 0` });
+      return jsonResponse(200, path.endsWith("checkers") ? await this.checkers(worker) : await this.pools(worker));
+    }
     return jsonResponse(404, { error_msg: "not found" });
   }
 

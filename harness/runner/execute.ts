@@ -1,6 +1,6 @@
 import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
 import { INSTANCE_HEADER } from "../gateway/plugins/ai-proxy-multi/plugin.ts";
-import type { ObservedLogLine, Target } from "../targets/target.ts";
+import { TargetUnsupported, type ObservedLogLine, type Target } from "../targets/target.ts";
 import { interrupted, RunTimeout, untilAborted } from "./abort.ts";
 import type { Expectation, Outcome, RunFailure, RunResult, StepRecord } from "./result.ts";
 import { expectationFor, expectationKey, type Assertion, type InstanceRef, type Scenario, type Step } from "./scenario.ts";
@@ -174,8 +174,17 @@ export class ScenarioExecution {
     const checks: Check[] = [];
     if (a.log) checks.push(await this.checkLog(a.log));
     if (a.checkers || a.pools) {
-      const [checkers, pools] = await Promise.all([this.ctx.target.checkers(), this.ctx.target.pools()]);
-      if (a.checkers) checks.push(await this.checkCheckers(a.checkers, checkers, pools));
+      const [checkers, pools] = await Promise.all([
+        this.ctx.target.checkers().catch((e: unknown) => {
+          if (e instanceof TargetUnsupported) return e;
+          throw e;
+        }),
+        this.ctx.target.pools(),
+      ]);
+      if (a.checkers) {
+        if (checkers instanceof TargetUnsupported) checks.push({ held: false, observed: checkers.message, message: checkers.message });
+        else checks.push(await this.checkCheckers(a.checkers, checkers, pools));
+      }
       if (a.pools) checks.push(this.checkPools(a.pools, pools));
     }
     const held = checks.every((c) => c.held);

@@ -38,7 +38,7 @@ export interface Target {
   /** The target's clock, ms since the epoch. */
   now(): number;
   logLines(): Promise<ObservedLogLine[]>;
-  /** GET /v1/healthcheck on the control API. */
+  /** The working checkers and their targets (the harness's own view; TargetUnsupported where there is none). */
   checkers(): Promise<CheckerView[]>;
   /** Waiting and working pools (reference gateway only; undefined elsewhere). */
   pools(): Promise<PoolsView | undefined>;
