@@ -4,7 +4,6 @@
 -- events between workers).
 local ipc = require("ipc")
 local sched = require("sched")
-local codec = require("codec")
 
 local W = {}
 
