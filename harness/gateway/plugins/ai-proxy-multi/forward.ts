@@ -1,5 +1,5 @@
 import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../../http-types.ts";
-import type { ErrorLog } from "../../log/error-log.ts";
+import type { LogWriter } from "../../healthcheck/library.ts";
 import type { Transport } from "../../net/transport.ts";
 import { getProvider } from "../../providers/providers.ts";
 import { parseEndpointAsUrl } from "./endpoint.ts";
@@ -10,7 +10,7 @@ export const INSTANCE_HEADER = "x-harness-instance";
 
 export interface ForwardEnv {
   transport: Transport;
-  log: ErrorLog;
+  log: LogWriter;
 }
 
 /**
