@@ -17,6 +17,10 @@ describe.skipIf(skip)(`the stale picker on APISIX's Lua${skip ? ` (skipped: ${sk
       const t = await luaTarget(version, { backends: TWO_BACKENDS });
       try {
         expect((await staleInstances(t)).filter((i) => i === "b")).toHaveLength(2);
+        // The requests that went to b failed as the release's driver reports it (forwarding is the
+        // harness's, shared with the model).
+        const where = { "3.15.0": "openai-base.lua:340", "3.16.0": "openai-base.lua:366", "3.17.0": "base.lua:226" }[version];
+        expect((await t.logLines()).some((l) => l.text.includes(`[lua] ${where}: failed to`) && l.text.includes("connection refused"))).toBe(true);
       } finally {
         await t.close();
       }

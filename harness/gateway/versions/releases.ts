@@ -66,6 +66,8 @@ export const v3_15_0: VersionProfile = {
   fields: singleNode,
   constructUpstream: constructFromRuntimeOnly(singleNode, checksAsConfigured, NIL_INSTANCE_LINE),
   pick: pick3_15,
+  // openai-base.lua's request(): httpc:connect fails -> :340 at error, handle_error's 500/504.
+  proxy: { connectFailed: { file: "openai-base.lua", line: 340, level: "error", prefix: "failed to connect to LLM server: " } },
   manager: unguardedManager({ createIndex: 184, workingIndex: 242, createFailed: 278, workingFailed: 292 }),
   configEtcd: CONFIG_ETCD_3_15,
   healthcheck: HEALTHCHECK_3_2_0,
@@ -75,6 +77,7 @@ export const v3_16_0: VersionProfile = {
   ...v3_15_0,
   name: "3.16.0",
   summary: "as 3.15.0, lines moved (:180 create, :238 working check)",
+  proxy: { connectFailed: { ...v3_15_0.proxy.connectFailed, line: 366 } },
   manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288 }),
   healthcheck: HEALTHCHECK_3_2_1,
 };
@@ -98,6 +101,9 @@ export const v3_17_0: VersionProfile = {
       resourceNotFound: pick3_15.lines.resourceNotFound,
     },
   },
+  // ai-proxy/base.lua's do_request (run under pcall: no function name) warns what
+  // ai-transport/http.lua:145 returned: "connect: <err>".
+  proxy: { connectFailed: { file: "base.lua", line: 226, level: "warn", prefix: "failed to send request to LLM server: connect: " } },
   manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288 }),
   // config_etcd.lua@3.17.0:263,266,307,717,216
   configEtcd: { reloadKeepsUnchanged: false, lines: { canceled: 263, compacted: 266, smallerRevision: 307, readdir: 717, watchdirErr: 216 } },
@@ -123,6 +129,7 @@ export const v3_18_0: VersionProfile = {
       resourceNotFound: { file: "resource.lua", line: 87, fn: "fetch_latest_conf" },
     },
   },
+  proxy: { connectFailed: { file: "base.lua", line: 344, level: "warn", prefix: "failed to send request to LLM server: connect: " } },
   manager: {
     lines: { createIndex: 344, workingIndex: 472, createFailed: 534, workingFailed: 548, guardCreate: 339, guardWorkingError: 467, guardWorkingWarn: 469, targetNotFound: 267 },
     guardsConstructResult: true,

@@ -29,3 +29,12 @@ export interface PickBehaviour {
     resourceNotFound: LogSource;
   };
 }
+
+/**
+ * How a release's AI driver reports a connection to the instance that failed (both engines
+ * forward through the same TypeScript, so both take this from the release's profile).
+ */
+export interface ProxyBehaviour {
+  /** Where the failure is logged, at which level, and the text before the socket's error. */
+  connectFailed: LogSource & { level: "error" | "warn"; prefix: string };
+}

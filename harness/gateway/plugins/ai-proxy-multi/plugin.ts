@@ -2,11 +2,11 @@ import type { ConfigItem } from "../../config/config-cache.ts";
 import type { Checker } from "../../healthcheck/checker.ts";
 import type { HealthCheckManager, UpstreamConstructor } from "../../healthcheck/manager.ts";
 import type { HashOrder, LuaRandom } from "../../healthcheck/lua-random.ts";
-import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../../http-types.ts";
+import { jsonResponse, type GatewayRequest, type GatewayResponse } from "../../http-types.ts";
 import type { Transport } from "../../net/transport.ts";
 import type { VersionProfile } from "../../versions/profile.ts";
 import type { ConstructResult } from "./construct-upstream.ts";
-import { forwardToInstance } from "./forward.ts";
+import { forwardToInstance, requestContext } from "./forward.ts";
 import { ServerPicker, type PickerNode } from "./picker.ts";
 import type { PluginEnv } from "./runtime-fields.ts";
 import type { AiProxyMultiConf, DnsNode, Instance } from "./types.ts";
@@ -23,13 +23,7 @@ export interface AiProxyMultiEnv extends PluginEnv {
   random: LuaRandom;
 }
 
-export { INSTANCE_HEADER } from "./forward.ts";
-
-/** How ngx_lua ends a log line written while it serves a request. */
-export function requestContext(req: GatewayRequest): string {
-  const uri = req.path.split("?")[0];
-  return `client: 127.0.0.1, server: , request: "${req.method} ${uri} HTTP/1.1", host: "${headerOf(req, "host") ?? "127.0.0.1"}"`;
-}
+export { INSTANCE_HEADER, requestContext } from "./forward.ts";
 
 /**
  * The ai-proxy-multi plugin in one worker: picks an instance for each chat request (skipping
@@ -66,7 +60,7 @@ export class AiProxyMulti implements UpstreamConstructor {
       const bad = badBody(req);
       if (bad) return bad;
     }
-    return this.forward(picked, req);
+    return this.forward(picked, req, requestContext(req));
   }
 
   /** pick_target: resolve endpoints of instances with checks, fetch checkers, filter, pick. */
@@ -154,14 +148,14 @@ export class AiProxyMulti implements UpstreamConstructor {
     return checker.getTargetStatus(ip, port, hostname);
   }
 
-  private async forward(instance: Instance, req: GatewayRequest): Promise<GatewayResponse> {
+  private async forward(instance: Instance, req: GatewayRequest, context: string): Promise<GatewayResponse> {
     let node: DnsNode;
     try {
       node = instance._dns_value ?? this.profile.fields.compute(instance, this.env)[0]!;
     } catch (e) {
       return jsonResponse(500, { error_msg: (e as Error).message });
     }
-    return forwardToInstance(instance, node, req, this.env);
+    return forwardToInstance(instance, node, req, { transport: this.env.transport, log: this.env.log, proxy: this.profile.proxy, context });
   }
 }
 
