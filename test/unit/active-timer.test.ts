@@ -2,15 +2,11 @@ import { describe, expect, it } from "vitest";
 import { SimulatedBackends } from "../../harness/backends/pool.ts";
 import { VirtualClock } from "../../harness/gateway/clock/virtual-clock.ts";
 import { Checker } from "../../harness/gateway/healthcheck/checker.ts";
-import { EventBus } from "../../harness/gateway/healthcheck/events.ts";
-import { HEALTHCHECK_SHM } from "../../harness/gateway/healthcheck/health-shm.ts";
-import { HealthcheckLibrary } from "../../harness/gateway/healthcheck/library.ts";
-import { LuaRandom } from "../../harness/gateway/healthcheck/lua-random.ts";
 import { ErrorLog } from "../../harness/gateway/log/error-log.ts";
 import type { ActiveChecks } from "../../harness/gateway/plugins/ai-proxy-multi/types.ts";
 import { Resolver } from "../../harness/gateway/resolver/resolver.ts";
-import { SharedDict } from "../../harness/gateway/shared-dict.ts";
 import { getProfile } from "../../harness/gateway/versions/index.ts";
+import { testLibrary } from "../helpers/healthcheck.ts";
 
 /**
  * A single worker's active-check timer fires only at the ticks where something is due; the
@@ -23,17 +19,7 @@ async function story(version: string, mode: "solo" | "shared"): Promise<{ lines:
   const a = await pool.add({ name: "a", hosts: ["a.test"], mode: { kind: "healthy" } });
   const b = await pool.add({ name: "b", hosts: ["b.test"], mode: { kind: "healthy" } });
   const log = new ErrorLog({ clock, level: "warn" });
-  const lib = new HealthcheckLibrary({
-    clock,
-    transport: pool,
-    log,
-    dict: new SharedDict(HEALTHCHECK_SHM, clock),
-    events: new EventBus(clock, 1).workers[0]!,
-    behaviour: getProfile(version).healthcheck,
-    random: new LuaRandom(3),
-    pid: 4242,
-    mode,
-  });
+  const lib = testLibrary({ clock, transport: pool, log, behaviour: getProfile(version).healthcheck, seed: 3, mode });
   const checks = (healthy: number, unhealthy: number): { active: ActiveChecks } => ({
     active: { type: "http", healthy: { interval: healthy, successes: 2 }, unhealthy: { interval: unhealthy, http_failures: 2, tcp_failures: 1 } },
   });

@@ -4,14 +4,12 @@ import { VirtualClock } from "../../harness/gateway/clock/virtual-clock.ts";
 import type { LibraryBehaviour } from "../../harness/gateway/healthcheck/behaviour.ts";
 import { Checker } from "../../harness/gateway/healthcheck/checker.ts";
 import { EventBus } from "../../harness/gateway/healthcheck/events.ts";
-import { HEALTHCHECK_SHM } from "../../harness/gateway/healthcheck/health-shm.ts";
 import { HealthcheckLibrary } from "../../harness/gateway/healthcheck/library.ts";
-import { LuaRandom } from "../../harness/gateway/healthcheck/lua-random.ts";
 import { ErrorLog } from "../../harness/gateway/log/error-log.ts";
 import type { ActiveChecks } from "../../harness/gateway/plugins/ai-proxy-multi/types.ts";
 import { Resolver } from "../../harness/gateway/resolver/resolver.ts";
-import { SharedDict } from "../../harness/gateway/shared-dict.ts";
 import { getProfile } from "../../harness/gateway/versions/index.ts";
+import { testLibrary } from "../helpers/healthcheck.ts";
 
 /**
  * lua-resty-healthcheck v3.2.x as the model runs it (healthcheck.lua@v3.2.0 unless said): a
@@ -44,17 +42,7 @@ async function world(opts: { loopback?: boolean; behaviour?: LibraryBehaviour } 
   backends = pool;
   const b = await pool.add({ name: "llm", hosts: ["llm.test"], mode: { kind: "healthy" } });
   const log = new ErrorLog({ clock, level: "warn" });
-  const lib = new HealthcheckLibrary({
-    clock,
-    transport: pool,
-    log,
-    dict: new SharedDict(HEALTHCHECK_SHM, clock),
-    events: new EventBus(clock, 1).workers[0]!,
-    behaviour: opts.behaviour ?? V3_2_0,
-    random: new LuaRandom(1),
-    pid: 4242,
-    mode: "solo",
-  });
+  const lib = testLibrary({ clock, transport: pool, log, behaviour: opts.behaviour ?? V3_2_0 });
   return {
     clock,
     log,
