@@ -48,41 +48,28 @@ function workerLog(log: ErrorLog, pid: number): LogWriter {
 /**
  * A worker's own config objects, built from the config cache's change feed as each nginx worker
  * builds its own from its own watch: runtime fields one worker's requests set are not on the
- * other's. A reload keeps an object where the world kept its own.
+ * other's. A reload keeps the objects the release keeps (`kept`, 3.18.0).
  */
 class WorkerConfig {
   private readonly items = new Map<string, ConfigItem>();
-  /** The world's object each of ours was built from. */
-  private readonly from = new Map<string, ConfigItem>();
 
   constructor(private readonly world: EngineEnv["config"]) {}
 
-  private own(item: ConfigItem): ConfigItem {
-    this.from.set(item.key, item);
-    const mine = { ...item, value: JSON.parse(item.raw) as ConfigItem["value"] };
-    this.items.set(item.key, mine);
-    return mine;
+  private own(item: ConfigItem): void {
+    this.items.set(item.key, { ...item, value: JSON.parse(item.raw) as ConfigItem["value"] });
   }
 
   apply(change: ConfigChange): void {
     if (change.kind === "put") this.own(change.item);
-    else if (change.kind === "delete") {
-      this.items.delete(change.key);
-      this.from.delete(change.key);
-    } else {
-      const kept = new Map<string, ConfigItem>();
-      for (const item of change.items) {
-        const mine = this.items.get(item.key);
-        if (mine && this.from.get(item.key) === item) kept.set(item.key, mine);
-      }
+    else if (change.kind === "delete") this.items.delete(change.key);
+    else {
+      const kept = new Set(change.kept);
+      const before = new Map(this.items);
       this.items.clear();
-      this.from.clear();
       for (const item of change.items) {
-        const mine = kept.get(item.key);
-        if (mine) {
-          this.items.set(item.key, mine);
-          this.from.set(item.key, item);
-        } else this.own(item);
+        const mine = kept.has(item.key) ? before.get(item.key) : undefined;
+        if (mine) this.items.set(item.key, mine);
+        else this.own(item);
       }
     }
   }

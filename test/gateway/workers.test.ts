@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import type { ModelEngine } from "../../harness/gateway/model-engine.ts";
 import type { InprocTarget } from "../../harness/targets/inproc.ts";
 import { inproc } from "../helpers/inproc.ts";
 import { fixtureText } from "../helpers/inproc.ts";
@@ -54,5 +55,44 @@ describe("several workers on the model", () => {
     await t.request("POST", "/ai/chat/completions", JSON_HEADERS, CHAT, 2);
     const waiting = (await t.gateway.workerStates()).map((s) => Object.keys(s.pools.waiting).length);
     expect(waiting).toEqual([0, 0, 2]);
+  });
+
+  it("a full reload after a compaction rebuilds every worker's objects (3.15.0: both crash); 3.18.0 keeps the unchanged ones", async () => {
+    const setup = async (target: InprocTarget) => {
+      await target.admin("PUT", "/apisix/admin/routes/1", fixtureText("13101/route.json"));
+      await target.request("POST", "/ai/chat/completions", JSON_HEADERS, CHAT, 0);
+      await target.request("POST", "/ai/chat/completions", JSON_HEADERS, CHAT, 1);
+      await target.wait(2000);
+    };
+    const reload = async (target: InprocTarget) => {
+      await target.etcd("disconnect");
+      await target.admin("PUT", "/apisix/admin/routes/2", fixtureText("routes/second-route.json"));
+      await target.admin("PATCH", "/apisix/admin/routes/2", '{"desc":"while away"}');
+      await target.etcd("compact");
+      await target.etcd("reconnect");
+    };
+    const t15 = await inproc("3.15.0", OPENAI, "simulated", 1, 2);
+    const t18 = await inproc("3.18.0", OPENAI, "simulated", 1, 2);
+    try {
+      await setup(t15);
+      await reload(t15);
+      const at = t15.now();
+      await t15.wait(2000);
+      const pids = new Set((await t15.logLines()).filter((l) => l.time > at && l.text.includes("failed to run timer_working_pool_check")).map((l) => /(\d+)#\1/.exec(l.text)![1]));
+      expect(pids).toEqual(new Set(["4242", "4243"]));
+
+      await setup(t18);
+      const engine = t18.gateway.engine as ModelEngine;
+      const key = t18.gateway.config.getRoute("1")!.key;
+      // Worker 0 uses the config cache's objects, worker 1 its own.
+      const route1 = () => engine.workers.map((w) => (w.config ? w.config.get(key) : t18.gateway.config.getRoute("1")));
+      const before = route1();
+      expect(before[1]).not.toBe(before[0]);
+      await reload(t18);
+      for (const [i, o] of route1().entries()) expect(o, `worker ${i}`).toBe(before[i]);
+    } finally {
+      await t15.close();
+      await t18.close();
+    }
   });
 });
