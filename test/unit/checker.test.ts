@@ -177,6 +177,17 @@ describe("lua-resty-healthcheck's checker in the model", () => {
     expect(c.getTargetStatus(w.ip, 80)).toEqual([false]);
   });
 
+  it("an https check fails its TLS handshake with the plain-HTTP backends: an error line, then a TCP failure", async () => {
+    const w = await world();
+    const c = w.checker({ type: "https", ...INTERVALS });
+    await w.clock.advance(1500);
+    expect(w.lines()).toEqual([
+      `[lua] healthcheck.lua:1383: log(): [healthcheck] (${NAME}) failed SSL handshake with '${w.ip} (${w.ip}:80)', using server name (sni) '${w.ip}': the harness has no TLS: use http checks against the mock backends, context: ngx.timer`,
+      `[lua] healthcheck.lua:1383: log(): [healthcheck] (${NAME}) unhealthy TCP increment (1/2) for '${w.ip}(${w.ip}:80)', context: ngx.timer`,
+    ]);
+    expect(c.targetList()[0]!.counter.tcp_failure).toBe(1);
+  });
+
   it("a stopped checker sends no more probes", async () => {
     const w = await world();
     const c = w.checker({ type: "tcp", ...INTERVALS });

@@ -118,6 +118,9 @@ export interface TargetView {
   counter: { success: number; http_failure: number; tcp_failure: number; timeout_failure: number };
 }
 
+/** What a TLS handshake with a harness backend answers (the lua engine's socket shim says the same). */
+const NO_TLS = "the harness has no TLS: use http checks against the mock backends";
+
 const localKey = (ip: string, port: number, hostname: string): string => `${ip}\u0000${port}\u0000${hostname}`;
 
 const isHealthy = (h: InternalHealth | undefined): boolean => h === "healthy" || h === "mostly_healthy";
@@ -448,6 +451,14 @@ export class Checker {
     if (this.active.type === "tcp") {
       trace("connected", true);
       this.reportSuccess(t);
+      return undefined;
+    }
+    if (this.active.type === "https") {
+      // The harness's backends speak plain HTTP (the lua engine's sockets have no TLS either): the
+      // handshake fails, as it would for APISIX against them (run_single_check, sslhandshake).
+      trace("tls", false);
+      this.log("error", `failed SSL handshake with '${t.hostname} (${t.ip}:${t.port})', using server name (sni) '${t.hostheader ?? t.hostname}': ${NO_TLS}`);
+      this.reportTcpFailure(t);
       return undefined;
     }
     if (!this.active.headers) {
