@@ -74,9 +74,8 @@ export function engineKind(o: EngineCliOptions): "model" | "lua" {
 }
 
 export function workersOption(o: EngineCliOptions): number {
-  const n = intOption("--workers", o.workers, 1);
-  if (n > 1 && engineKind(o) === "model") throw new UsageError("--workers: the model engine runs one worker; use --engine lua for several");
-  return n;
+  engineKind(o);
+  return intOption("--workers", o.workers, 1);
 }
 
 /**

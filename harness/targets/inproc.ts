@@ -193,7 +193,6 @@ export class InprocFactory {
   async create(world: TargetWorld, version: GatewayVersion, runId: number, seed = 1): Promise<{ target: Target; prefix: string }> {
     const prefix = `/apisix-${this.tag}-${runId}`;
     const workers = world.workers ?? this.workers;
-    if (workers > 1 && version.engine === "model") throw new Error(`the model engine runs one worker; this scenario needs ${workers} (use --engine lua)`);
     const opts: InprocOptions = { version, store: this.storeForRun(), ownsStore: true, prefix, backends: world.backends, hosts: world.hosts, network: this.network, seed, workers, trace: true };
     const forget = this.forgetPrefix;
     if (forget) opts.afterClose = () => forget(prefix);

@@ -89,11 +89,25 @@ describe("data plane: routing, picking, forwarding (real loopback backends)", ()
     }
   });
 
-  it("a backend that refuses connections gives 502 naming the failure", async () => {
-    t = await inproc("3.16.0", [{ name: "a", hosts: ["a.test"], mode: { kind: "down" } }], "loopback");
-    await t.admin("PUT", "/apisix/admin/routes/1", route([instance("a", "http://a.test/v1/chat/completions")]));
-    const res = await t.request("POST", "/ai/chat/completions", {}, CHAT);
-    expect(res.status).toBe(502);
-    expect(res.body).toContain("ECONNREFUSED");
+  it("a backend that refuses connections: the release's driver logs it (its file and line) and answers 500; a timeout 504", async () => {
+    const ctx = 'client: 127.0.0.1, server: , request: "POST /ai/chat/completions HTTP/1.1", host: "127.0.0.1"';
+    for (const [version, level, where, prefix] of [
+      ["3.15.0", "error", "openai-base.lua:340", "failed to connect to LLM server: "],
+      ["3.16.0", "error", "openai-base.lua:366", "failed to connect to LLM server: "],
+      ["3.17.0", "warn", "base.lua:226", "failed to send request to LLM server: connect: "],
+      ["3.18.0", "warn", "base.lua:344", "failed to send request to LLM server: connect: "],
+    ] as const) {
+      const target = await inproc(version, [{ name: "a", hosts: ["a.test"], mode: { kind: "down" } }], "simulated");
+      try {
+        await target.admin("PUT", "/apisix/admin/routes/1", route([instance("a", "http://a.test/v1/chat/completions")]));
+        expect((await target.request("POST", "/ai/chat/completions", {}, CHAT)).status).toBe(500);
+        await target.setBackend("a", { kind: "slow", delayMs: 10_000 });
+        expect((await target.request("POST", "/ai/chat/completions", {}, CHAT)).status).toBe(504);
+        const lines = (await target.logLines()).map((l) => l.text.replace(/^\S+ \S+ /, "").replace(/ \d+#\d+: \*\d+ /, " "));
+        expect(lines).toEqual([`[${level}] [lua] ${where}: ${prefix}connection refused, ${ctx}`, `[${level}] [lua] ${where}: ${prefix}timeout, ${ctx}`]);
+      } finally {
+        await target.close();
+      }
+    }
   });
 });

@@ -16,8 +16,8 @@ export const TWO_BACKENDS: BackendSpec[] = [
 ];
 
 /** An in-process gateway of one version on a fresh in-memory store. */
-export async function inproc(version: string, backends: BackendSpec[] = TWO_BACKENDS, network: "loopback" | "simulated" = "simulated"): Promise<InprocTarget> {
-  return InprocTarget.create({ version: modelVersion(getProfile(version)), store: new MemoryStore(), backends, network });
+export async function inproc(version: string, backends: BackendSpec[] = TWO_BACKENDS, network: "loopback" | "simulated" = "simulated", seed = 1, workers = 1): Promise<InprocTarget> {
+  return InprocTarget.create({ version: modelVersion(getProfile(version)), store: new MemoryStore(), backends, network, seed, workers });
 }
 
 export function path(route: string, instance: number): string {

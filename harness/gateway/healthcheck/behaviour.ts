@@ -15,6 +15,8 @@ export interface ManagerBehaviour {
     guardCreate: number;
     guardWorkingError: number;
     guardWorkingWarn: number;
+    /** fetch_node_status's "health check target status not available yet" (3.18.0). */
+    targetNotFound: number;
   };
   /** Protect construct_upstream and check its result instead of indexing nil. */
   guardsConstructResult: boolean;
@@ -29,4 +31,23 @@ export interface ManagerBehaviour {
   targetNotFoundIsUsable: boolean;
   /** Add node.domain as the probe's Host header. */
   probeHostFromDomain: boolean;
+  /** create_checker removes targets left in the shm that the upstream no longer has (3.18.0). */
+  createRemovesStaleTargets: boolean;
+}
+
+/**
+ * The lua-resty-healthcheck release a version pins, where releases differ (3.15.0 pins v3.2.0,
+ * 3.16.0/3.17.0 v3.2.1, 3.18.0 v3.2.3, of which v3.2.2 is the nearest we have).
+ */
+export interface LibraryBehaviour {
+  version: string;
+  /** Every library line is logged through `checker:log`, so it reads `healthcheck.lua:<this>: log():`. */
+  logLine: number;
+  /**
+   * Who purges targets delayed_clear marked: `lock-holder` (v3.2.0/v3.2.1: the periodic-lock
+   * holder, one checker per 2.5 s window, the first of its checkers) or `elected` (v3.2.2: a worker
+   * elected per window purges all of its checkers; a worker without an active checker gives the
+   * lock up).
+   */
+  cleanup: "lock-holder" | "elected";
 }

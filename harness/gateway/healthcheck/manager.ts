@@ -1,17 +1,19 @@
 import { JSONPath } from "jsonpath-plus";
 import type { Clock, TimerHandle } from "../clock/clock.ts";
 import type { ConfigItem } from "../config/config-cache.ts";
-import type { ErrorLog } from "../log/error-log.ts";
 import { errorText, indexNil } from "../lua/lua-error.ts";
-import type { Transport } from "../net/transport.ts";
 import type { ConstructResult } from "../plugins/ai-proxy-multi/construct-upstream.ts";
 import type { Instance, Upstream } from "../plugins/ai-proxy-multi/types.ts";
 import { NO_TRACE, type PoolsSnapshot, type TimerName, type Tracer } from "../trace.ts";
 import type { ManagerBehaviour } from "./behaviour.ts";
 import { Checker } from "./checker.ts";
+import type { HealthcheckLibrary, LogWriter } from "./library.ts";
+import type { HashOrder } from "./lua-random.ts";
 
 const FILE = "healthcheck_manager.lua";
 const TIMER_INTERVAL_MS = 1000;
+/** DELAYED_CLEAR_TIMEOUT: a released checker's targets are purged this long after (s). */
+const DELAYED_CLEAR_TIMEOUT = 10;
 
 export interface WorkingItem {
   version: string;
@@ -25,13 +27,18 @@ export interface UpstreamConstructor {
 
 export interface ManagerEnv {
   clock: Clock;
-  log: ErrorLog;
-  transport: Transport;
+  log: LogWriter;
+  /** lua-resty-healthcheck in this worker: checkers are created through it. */
+  lib: HealthcheckLibrary;
+  /** The order pairs() walks the pools in. */
+  order: HashOrder;
   fetchLatestConf(resourcePath: string): ConfigItem | undefined;
   /** Plugins that build upstreams for checkers, by name. */
   plugins: Record<string, UpstreamConstructor>;
   /** Ticks and checker lifecycle on the run's timeline (and, through the checkers, probes). */
   trace?: Tracer;
+  /** The worker's number, on timeline events, when the gateway runs several. */
+  worker?: number;
 }
 
 const pluginNames = new Map<string, string | undefined>();
@@ -100,7 +107,6 @@ export class HealthCheckManager {
   stop(): void {
     for (const t of this.timers) t.cancel();
     this.timers = [];
-    for (const item of this.workingPool.values()) item.checker.stop();
   }
 
   fetchChecker(resourcePath: string, resourceVer: string): Checker | undefined {
@@ -111,12 +117,15 @@ export class HealthCheckManager {
     return undefined;
   }
 
-  /** Whether a node may take traffic according to a checker. */
-  fetchNodeStatus(checker: Checker | undefined, ip: string, port: number, hostname?: string): [boolean | undefined, string?] {
+  /**
+   * fetch_node_status: whether a node may take traffic according to a checker. `context`: the
+   * request's log suffix (this runs in the access phase).
+   */
+  fetchNodeStatus(checker: Checker | undefined, ip: string, port: number, hostname: string | undefined, context: string): [boolean | undefined, string?] {
     if (!checker || checker.dead) return [true];
     const [ok, err] = checker.getTargetStatus(ip, port, hostname);
     if (err === "target not found" && this.behaviour.targetNotFoundIsUsable) {
-      this.env.log.write("warn", { file: FILE, line: 267, fn: "fetch_node_status" }, `health check target status not available yet, treat as unknown, addr: ${ip}:${port}, host: ${hostname ?? "nil"}`, "ngx.timer");
+      this.env.log.write("warn", { file: FILE, line: this.behaviour.lines.targetNotFound, fn: "fetch_node_status" }, `health check target status not available yet, treat as unknown, addr: ${ip}:${port}, host: ${hostname ?? "nil"}`, context);
       return [true];
     }
     return [ok, err];
@@ -131,7 +140,7 @@ export class HealthCheckManager {
       error = errorText(e);
       this.env.log.write("error", { file: FILE, line }, `failed to run ${name}: ${error}`, "ngx.timer");
     }
-    this.trace.tick(timer, error, () => this.poolsSnapshot());
+    this.trace.tick(timer, error, () => this.poolsSnapshot(), this.env.worker);
   }
 
   /**
@@ -169,9 +178,10 @@ export class HealthCheckManager {
     if (!result.ok) {
       const line = phase === "creating" ? this.behaviour.lines.guardCreate : raised ? this.behaviour.lines.guardWorkingError : this.behaviour.lines.guardWorkingWarn;
       const level = phase === "creating" || raised ? "error" : "warn";
+      // The timers' bodies run through pcall, so ngx_lua names no function in these lines.
       this.env.log.write(
         level,
-        { file: FILE, line, fn: phase === "creating" ? "timer_create_checker" : "timer_working_pool_check" },
+        { file: FILE, line },
         `[${phase} checker] unable to construct upstream for plugin: ${pluginName}, resource path: ${resourcePath}, json path: ${jsonPath}, error: ${result.error}`,
         "ngx.timer",
       );
@@ -181,40 +191,53 @@ export class HealthCheckManager {
     return { upstream: result.upstream, constructorConfig };
   }
 
-  private createChecker(upstream: Upstream): Checker | undefined {
-    if (!upstream.checks) return undefined;
-    const checker = new Checker(`upstream#${upstream.resource_key}`, upstream.checks, this.env);
-    const host = upstream.checks.active?.host;
-    const port = upstream.checks.active?.port;
-    for (const node of upstream.nodes) {
-      const hostHeader = this.behaviour.probeHostFromDomain ? node.domain : undefined;
-      checker.addTarget(node.host, port ?? node.port, host, true, hostHeader);
-    }
-    return checker;
-  }
-
-  /** Bring an existing checker's targets in line with the upstream's nodes (checks unchanged). */
-  private syncTargets(checker: Checker, upstream: Upstream): void {
-    const port = upstream.checks?.active?.port;
+  /** The checker's targets for an upstream: ip, port, hostname (checks.active.host) and Host header. */
+  private targetsOf(upstream: Upstream): { ip: string; port: number; host?: string; hostheader?: string; key: string }[] {
     const host = upstream.checks?.active?.host;
-    const wanted = new Set(upstream.nodes.map((n) => `${n.host}:${port ?? n.port}`));
-    for (const t of checker.targetList()) if (!wanted.has(`${t.ip}:${t.port}`)) checker.removeTarget(t.ip, t.port, t.hostname);
-    for (const n of upstream.nodes) checker.addTarget(n.host, port ?? n.port, host, true, this.behaviour.probeHostFromDomain ? n.domain : undefined);
+    const port = upstream.checks?.active?.port;
+    return upstream.nodes.map((n) => {
+      const t: { ip: string; port: number; host?: string; hostheader?: string; key: string } = { ip: n.host, port: port ?? n.port, key: "" };
+      if (host !== undefined) t.host = host;
+      const hostheader = this.behaviour.probeHostFromDomain ? n.domain : undefined;
+      if (hostheader !== undefined) t.hostheader = hostheader;
+      t.key = `${t.ip}:${t.port}:${host ?? t.ip}:${hostheader ?? ""}`;
+      return t;
+    });
   }
 
   /**
-   * APISIX also delayed_clear()s the checker's shared-memory targets; this model keeps no shared
-   * memory, so stopping (and, where APISIX does, marking dead) is all that can be observed.
+   * create_checker: healthcheck.new under the resource's checker name (which finds the targets and
+   * health an earlier checker of that name left in the shm), then add_target for every node.
+   * 3.18.0 first removes listed targets the upstream no longer has.
    */
-  private retire(checker: Checker, markDead: boolean): void {
-    if (markDead) checker.dead = true;
-    checker.stop();
+  private createChecker(upstream: Upstream): Checker | undefined {
+    if (!upstream.checks) return undefined;
+    const checker = Checker.create(`upstream#${upstream.resource_key}`, upstream.checks, this.env.lib);
+    const targets = this.targetsOf(upstream);
+    if (this.behaviour.createRemovesStaleTargets) {
+      const desired = new Set(targets.map((t) => t.key));
+      for (const t of checker.shm.targetList()) if (!desired.has(`${t.ip}:${t.port}:${t.hostname}:${t.hostheader ?? ""}`)) checker.removeTarget(t.ip, t.port, t.hostname);
+    }
+    for (const t of targets) checker.addTarget(t.ip, t.port, t.host, true, t.hostheader);
+    return checker;
+  }
+
+  /** 3.18.0's sync_checker_targets: diff the shm's target list against the upstream's nodes (checks unchanged). */
+  private syncTargets(checker: Checker, upstream: Upstream): void {
+    const targets = this.targetsOf(upstream);
+    const desired = new Set(targets.map((t) => t.key));
+    const current = new Set<string>();
+    for (const t of checker.shm.targetList()) {
+      const key = `${t.ip}:${t.port}:${t.hostname}:${t.hostheader ?? ""}`;
+      current.add(key);
+      if (!desired.has(key)) checker.removeTarget(t.ip, t.port, t.hostname);
+    }
+    for (const t of targets) if (!current.has(t.key)) checker.addTarget(t.ip, t.port, t.host, true, t.hostheader);
   }
 
   timerCreateChecker(): void {
     if (this.waitingPool.size === 0) return;
-    const snapshot = [...this.waitingPool];
-    for (const [resourcePath, resourceVer] of snapshot) {
+    for (const [resourcePath, resourceVer] of this.env.order.entries(this.waitingPool)) {
       this.createOne(resourcePath, resourceVer);
       // Reached only when createOne did not throw: a crash leaves the entry for the next tick.
       this.waitingPool.delete(resourcePath);
@@ -236,41 +259,53 @@ export class HealthCheckManager {
       if (existing && !existing.checker.dead && upstream.checks && deepEqual(existing.checks, upstream.checks)) {
         this.syncTargets(existing.checker, upstream);
         this.workingPool.set(resourcePath, { version: resourceVer, checker: existing.checker, checks: upstream.checks });
-        this.trace.checker("kept", String(existing.checker), resourcePath, { version: resourceVer });
+        this.trace.checker("kept", String(existing.checker), resourcePath, this.traced({ version: resourceVer }));
         return;
       }
+      // Marked before the new checker re-adds the targets, so the ones it keeps are un-marked.
+      existing?.checker.delayedClear(DELAYED_CLEAR_TIMEOUT);
       const checker = this.createChecker(upstream);
       if (!checker) {
         if (existing) {
-          this.retire(existing.checker, true);
+          existing.checker.dead = true;
+          existing.checker.stop();
           this.workingPool.delete(resourcePath);
-          this.trace.checker("destroyed", String(existing.checker), resourcePath, { version: existing.version });
+          this.trace.checker("destroyed", String(existing.checker), resourcePath, this.traced({ version: existing.version }));
         }
         return;
       }
       this.workingPool.set(resourcePath, { version: resourceVer, checker, checks: upstream.checks });
-      if (existing) this.retire(existing.checker, true);
+      if (existing) {
+        existing.checker.dead = true;
+        existing.checker.stop();
+      }
       this.traceCreated(checker, resourcePath, resourceVer, existing);
       return;
     }
 
-    if (existing) this.retire(existing.checker, false);
+    if (existing) {
+      existing.checker.delayedClear(DELAYED_CLEAR_TIMEOUT);
+      existing.checker.stop();
+    }
     const checker = this.createChecker(upstream);
     if (!checker) return;
     this.workingPool.set(resourcePath, { version: resourceVer, checker, checks: upstream.checks });
     this.traceCreated(checker, resourcePath, resourceVer, existing);
   }
 
+  private traced(extra: { version?: string; previous?: string }): { version?: string; previous?: string; worker?: number } {
+    return this.env.worker !== undefined ? { ...extra, worker: this.env.worker } : extra;
+  }
+
   /** A new checker for a path that already had one is a rebuild (the old one is retired). */
   private traceCreated(checker: Checker, resourcePath: string, version: string, replaced: WorkingItem | undefined): void {
-    if (replaced) this.trace.checker("rebuilt", String(checker), resourcePath, { version, previous: String(replaced.checker) });
-    else this.trace.checker("created", String(checker), resourcePath, { version });
+    if (replaced) this.trace.checker("rebuilt", String(checker), resourcePath, this.traced({ version, previous: String(replaced.checker) }));
+    else this.trace.checker("created", String(checker), resourcePath, this.traced({ version }));
   }
 
   timerWorkingPoolCheck(): void {
     if (this.workingPool.size === 0) return;
-    const snapshot = [...this.workingPool];
-    for (const [resourcePath, item] of snapshot) {
+    for (const [resourcePath, item] of this.env.order.entries(this.workingPool)) {
       const conf = this.env.fetchLatestConf(resourcePath);
       let destroy = true;
       if (conf) {
@@ -290,8 +325,10 @@ export class HealthCheckManager {
       }
       if (destroy) {
         this.workingPool.delete(resourcePath);
-        this.retire(item.checker, true);
-        this.trace.checker("destroyed", String(item.checker), resourcePath, { version: item.version });
+        item.checker.dead = true;
+        item.checker.delayedClear(DELAYED_CLEAR_TIMEOUT);
+        item.checker.stop();
+        this.trace.checker("destroyed", String(item.checker), resourcePath, this.traced({ version: item.version }));
       }
     }
   }

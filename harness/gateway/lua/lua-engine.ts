@@ -6,10 +6,11 @@ import { LuaRequestError, type CheckerView, type Engine, type EngineEnv, type Ga
 import type { GatewayRequest, GatewayResponse } from "../http-types.ts";
 import type { LogLevel } from "../log/error-log.ts";
 import { endpointNode, parseEndpointAsUrl, resolveDomain } from "../plugins/ai-proxy-multi/endpoint.ts";
-import { forwardToInstance, INSTANCE_HEADER } from "../plugins/ai-proxy-multi/forward.ts";
+import { forwardToInstance, INSTANCE_HEADER, requestContext } from "../plugins/ai-proxy-multi/forward.ts";
 import type { DnsNode, Instance } from "../plugins/ai-proxy-multi/types.ts";
 import type { CheckerAction, PoolsSnapshot, TimerName, TraceEvent } from "../trace.ts";
 import { SharedDict } from "../shared-dict.ts";
+import { PROFILES, RELEASES } from "../versions/index.ts";
 import { RUNTIME_DIR, takeWorker, type LuaLogEvent, type LuaWorker } from "./lua-worker.ts";
 import { luaRuntime, type LuaRuntime } from "./runtime.ts";
 import { resolveLuaTree, type LuaSources, type LuaTree } from "./sources.ts";
@@ -206,7 +207,9 @@ export class LuaEngine implements Engine {
     if (r.status !== undefined) return { status: r.status, headers: { "content-type": "text/plain" }, body: r.body ?? "" };
     if (!r.conf) return { status: 500, headers: {}, body: "ai-proxy-multi picked no instance" };
     const node = r.node ?? this.defaultNode(r.conf);
-    const res = await forwardToInstance(r.conf, node, req, { transport: this.env.transport, log: this.env.log });
+    // The drivers are not loaded here: forward as the release (or the newest one) does.
+    const proxy = (PROFILES.find((p) => p.name === this.tree.name.split("+")[0]) ?? RELEASES.at(-1)!).proxy;
+    const res = await forwardToInstance(r.conf, node, req, { transport: this.env.transport, log: this.env.log, proxy, context: requestContext(req) });
     res.headers[INSTANCE_HEADER] = r.instance ?? r.conf.name;
     return res;
   }

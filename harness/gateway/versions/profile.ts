@@ -1,5 +1,6 @@
 import type { ConfigEtcdBehaviour } from "../config/config-cache.ts";
-import type { ManagerBehaviour } from "../healthcheck/behaviour.ts";
+import type { LibraryBehaviour, ManagerBehaviour } from "../healthcheck/behaviour.ts";
+import type { PickBehaviour, ProxyBehaviour } from "../plugins/ai-proxy-multi/behaviour.ts";
 import type { ConstructUpstream } from "../plugins/ai-proxy-multi/construct-upstream.ts";
 import type { EndpointParser } from "../plugins/ai-proxy-multi/endpoint.ts";
 import type { RuntimeFields } from "../plugins/ai-proxy-multi/runtime-fields.ts";
@@ -20,8 +21,14 @@ export interface VersionProfile {
   fields: RuntimeFields;
   /** construct_upstream. */
   constructUpstream: ConstructUpstream;
+  /** The rest of ai-proxy-multi.lua's request path (pick_target). */
+  pick: PickBehaviour;
+  /** The AI driver the request is proxied through (its connection errors). */
+  proxy: ProxyBehaviour;
   /** healthcheck_manager.lua. */
   manager: ManagerBehaviour;
   /** core/config_etcd.lua: its log lines and how a full reload treats unchanged objects. */
   configEtcd: ConfigEtcdBehaviour;
+  /** The lua-resty-healthcheck it pins. */
+  healthcheck: LibraryBehaviour;
 }

@@ -1,8 +1,9 @@
 import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../../http-types.ts";
-import type { ErrorLog } from "../../log/error-log.ts";
+import type { LogWriter } from "../../healthcheck/library.ts";
 import type { Transport } from "../../net/transport.ts";
 import { getProvider } from "../../providers/providers.ts";
 import { parseEndpointAsUrl } from "./endpoint.ts";
+import type { ProxyBehaviour } from "./behaviour.ts";
 import type { DnsNode, Instance } from "./types.ts";
 
 /** Which instance served a request, for observations. */
@@ -10,7 +11,22 @@ export const INSTANCE_HEADER = "x-harness-instance";
 
 export interface ForwardEnv {
   transport: Transport;
-  log: ErrorLog;
+  log: LogWriter;
+  /** The release's driver: how it logs a failed connection. */
+  proxy: ProxyBehaviour;
+  /** The request's log suffix. */
+  context: string;
+}
+
+/** How ngx_lua ends a log line written while it serves a request. */
+export function requestContext(req: GatewayRequest): string {
+  const uri = req.path.split("?")[0];
+  return `client: 127.0.0.1, server: , request: "${req.method} ${uri} HTTP/1.1", host: "${headerOf(req, "host") ?? "127.0.0.1"}"`;
+}
+
+/** ngx_lua's cosocket words for what the transport saw. */
+function socketError(e: Error): string {
+  return /timed? ?out/i.test(e.message) ? "timeout" : "connection refused";
 }
 
 /**
@@ -29,7 +45,10 @@ export async function forwardToInstance(instance: Instance, node: DnsNode, req: 
     const res = await env.transport.forward({ ip: node.host, port: node.port, scheme: node.scheme, method: "POST", path, headers, body: req.body, timeoutMs: 5000 });
     return { status: res.status, headers: { ...res.headers, [INSTANCE_HEADER]: instance.name }, body: res.body };
   } catch (e) {
-    env.log.write("error", { file: "plugins/ai-proxy/base.lua", line: 120, fn: "before_proxy" }, `failed to send request to LLM service: ${(e as Error).message}`, "client");
-    return { ...jsonResponse(502, { error_msg: `failed to send request to LLM service: ${(e as Error).message}` }), headers: { "content-type": "application/json", [INSTANCE_HEADER]: instance.name } };
+    // The driver's handle_error: 504 for a timeout, 500 for anything else.
+    const err = socketError(e as Error);
+    const site = env.proxy.connectFailed;
+    env.log.write(site.level, site, `${site.prefix}${err}`, env.context);
+    return { ...jsonResponse(err === "timeout" ? 504 : 500, { error_msg: `${site.prefix}${err}` }), headers: { "content-type": "application/json", [INSTANCE_HEADER]: instance.name } };
   }
 }

@@ -46,6 +46,8 @@ export interface Instance {
   _dns_value?: DnsNode;
   /** Runtime-only (3.17+): every resolved node. */
   _dns_nodes?: DnsNode[];
+  /** Runtime-only (3.17+): the nodes the last picker build found healthy. */
+  _healthy_dns_nodes?: DnsNode[];
   /** Runtime-only: bumped each time the resolved nodes change. */
   _nodes_ver?: number;
   [key: string]: unknown;
