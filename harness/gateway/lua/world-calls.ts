@@ -1,6 +1,6 @@
 import { Ajv, type ValidateFunction } from "ajv";
 import type { Clock } from "../clock/clock.ts";
-import type { Transport } from "../net/transport.ts";
+import type { ProbeRequest, Transport } from "../net/transport.ts";
 import { answerSharedDictCall, type SharedDict } from "../shared-dict.ts";
 import type { LuaCall } from "./lua-worker.ts";
 
@@ -85,7 +85,9 @@ export class WorldCalls {
     const req = parseRawRequest(String(msg.data ?? ""));
     const host = req.headers.find(([k]) => k.toLowerCase() === "host")?.[1];
     const headers = req.headers.filter(([k]) => !["host", "connection"].includes(k.toLowerCase())).map(([k, v]) => `${k}: ${v}`);
-    const probe = { ip: String(msg.ip), port: Number(msg.port), type: "http" as const, path: req.path, headers, timeoutMs: Number(msg.timeout ?? 60000) };
+    // The method and body as the library wrote them (v3.2.2 always GETs; a later one may POST).
+    const probe: ProbeRequest = { ip: String(msg.ip), port: Number(msg.port), type: "http", path: req.path, headers, timeoutMs: Number(msg.timeout ?? 60000), method: req.method };
+    if (req.body !== "") probe.body = req.body;
     const r = await this.env.transport.probe(host !== undefined ? { ...probe, hostHeader: host } : probe);
     if (r.kind === "timeout") return { err: "timeout" };
     if (r.kind === "refused") return { err: "connection reset by peer" };

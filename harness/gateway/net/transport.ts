@@ -14,6 +14,9 @@ export interface ProbeRequest {
   /** `Name: value` lines, as in checks.active.req_headers. */
   headers: string[];
   timeoutMs: number;
+  /** Default GET; a library that sends another method (and a body) says so. */
+  method?: string;
+  body?: string;
 }
 
 export type ProbeResult =
