@@ -15,6 +15,9 @@ export interface ManagerBehaviour {
     guardCreate: number;
     guardWorkingError: number;
     guardWorkingWarn: number;
+    /** The info lines of letting a checker go: `releasing existing checker` (create), `try to release checker` (working check). */
+    releaseExisting: number;
+    releaseChecker: number;
   };
   /** Protect construct_upstream and check its result instead of indexing nil. */
   guardsConstructResult: boolean;

@@ -42,11 +42,17 @@ interface Target extends TargetState {
   timer?: TimerHandle;
 }
 
+/** The health another worker left in the shared dict for a checker's target, if any. */
+export interface SharedHealthView {
+  get(checker: string, ip: string, port: number, hostname?: string): boolean | undefined;
+}
+
 export interface CheckerEnv {
   clock: Clock;
   transport: Transport;
   log: ErrorLog;
   trace?: Tracer;
+  sharedHealth?: SharedHealthView;
 }
 
 let checkerSeq = 0;
@@ -97,7 +103,9 @@ export class Checker {
     const key = targetKey(ip, port, hostname);
     const existing = this.targets.get(key);
     if (existing) return true;
-    const t: Target = { ip, port, healthy, counter: { success: 0, http_failure: 0, tcp_failure: 0, timeout_failure: 0 } };
+    // A target another worker already added keeps its health (add_target ignores an existing one).
+    const shared = this.env.sharedHealth?.get(this.name, ip, port, hostname);
+    const t: Target = { ip, port, healthy: shared ?? healthy, counter: { success: 0, http_failure: 0, tcp_failure: 0, timeout_failure: 0 } };
     if (hostname !== undefined) t.hostname = hostname;
     if (hostHeader !== undefined) t.hostHeader = hostHeader;
     this.targets.set(key, t);
@@ -110,6 +118,19 @@ export class Checker {
     const t = this.targets.get(key);
     t?.timer?.cancel();
     return this.targets.delete(key);
+  }
+
+  /** set_target_status as it reaches this checker: false when it has no such target. */
+  forceHealth(ip: string, port: number, hostname: string | undefined, healthy: boolean): boolean {
+    const t = this.targets.get(targetKey(ip, port, hostname));
+    if (!t) return false;
+    t.counter = { success: 0, http_failure: 0, tcp_failure: 0, timeout_failure: 0 };
+    if (t.healthy !== healthy) {
+      t.healthy = healthy;
+      this.status_ver += 1;
+      this.env.trace?.health(String(this), targetLabel(t), healthy);
+    }
+    return true;
   }
 
   /** [true] healthy, [false] unhealthy, [undefined, "target not found"] unknown. */

@@ -8,7 +8,7 @@ import type { ConstructResult } from "../plugins/ai-proxy-multi/construct-upstre
 import type { Instance, Upstream } from "../plugins/ai-proxy-multi/types.ts";
 import { NO_TRACE, type PoolsSnapshot, type TimerName, type Tracer } from "../trace.ts";
 import type { ManagerBehaviour } from "./behaviour.ts";
-import { Checker } from "./checker.ts";
+import { Checker, type SharedHealthView } from "./checker.ts";
 
 const FILE = "healthcheck_manager.lua";
 const TIMER_INTERVAL_MS = 1000;
@@ -32,6 +32,8 @@ export interface ManagerEnv {
   plugins: Record<string, UpstreamConstructor>;
   /** Ticks and checker lifecycle on the run's timeline (and, through the checkers, probes). */
   trace?: Tracer;
+  /** Health other workers left for targets, read by checkers as they add them. */
+  sharedHealth?: SharedHealthView;
 }
 
 const pluginNames = new Map<string, string | undefined>();
@@ -171,8 +173,9 @@ export class HealthCheckManager {
       const level = phase === "creating" || raised ? "error" : "warn";
       this.env.log.write(
         level,
-        { file: FILE, line, fn: phase === "creating" ? "timer_create_checker" : "timer_working_pool_check" },
-        `[${phase} checker] unable to construct upstream for plugin: ${pluginName}, resource path: ${resourcePath}, json path: ${jsonPath}, error: ${result.error}`,
+        // The timers run these functions through pcall: ngx_lua finds no name for them, so no `fn(): `.
+        { file: FILE, line },
+        `[${phase} checker] unable to construct upstream for plugin: ${pluginName}, resource path: ${resourcePath}, json path: ${jsonPath}, error: ${result.error ?? (phase === "creating" ? "nil" : "unknown error")}`,
         "ngx.timer",
       );
       return { constructorConfig };
@@ -249,16 +252,27 @@ export class HealthCheckManager {
         return;
       }
       this.workingPool.set(resourcePath, { version: resourceVer, checker, checks: upstream.checks });
-      if (existing) this.retire(existing.checker, true);
+      if (existing) {
+        this.retire(existing.checker, true);
+        this.logReleased(this.behaviour.lines.releaseExisting, `releasing existing checker: ${existing.checker} for resource: ${resourcePath} and version: ${existing.version}`);
+      }
       this.traceCreated(checker, resourcePath, resourceVer, existing);
       return;
     }
 
-    if (existing) this.retire(existing.checker, false);
+    if (existing) {
+      this.retire(existing.checker, false);
+      this.logReleased(this.behaviour.lines.releaseExisting, `releasing existing checker: ${existing.checker} for resource: ${resourcePath} and version: ${existing.version}`);
+    }
     const checker = this.createChecker(upstream);
     if (!checker) return;
     this.workingPool.set(resourcePath, { version: resourceVer, checker, checks: upstream.checks });
     this.traceCreated(checker, resourcePath, resourceVer, existing);
+  }
+
+  /** The info line the manager writes when it lets a checker go (seen with log_level info). */
+  private logReleased(line: number, message: string): void {
+    this.env.log.write("info", { file: FILE, line }, message, "ngx.timer");
   }
 
   /** A new checker for a path that already had one is a rebuild (the old one is retired). */
@@ -291,6 +305,7 @@ export class HealthCheckManager {
       if (destroy) {
         this.workingPool.delete(resourcePath);
         this.retire(item.checker, true);
+        this.logReleased(this.behaviour.lines.releaseChecker, `try to release checker: ${item.checker} for resource: ${resourcePath} and version : ${item.version}`);
         this.trace.checker("destroyed", String(item.checker), resourcePath, { version: item.version });
       }
     }

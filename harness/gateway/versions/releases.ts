@@ -13,7 +13,7 @@ import type { VersionProfile } from "./profile.ts";
 const NIL_INSTANCE_LINE = 304;
 
 /** 3.15.0-3.17.0 manager: indexes construct_upstream's result unguarded, destroys on any version change. */
-function unguardedManager(lines: Pick<ManagerBehaviour["lines"], "createIndex" | "workingIndex" | "createFailed" | "workingFailed">): ManagerBehaviour {
+function unguardedManager(lines: Pick<ManagerBehaviour["lines"], "createIndex" | "workingIndex" | "createFailed" | "workingFailed" | "releaseExisting" | "releaseChecker">): ManagerBehaviour {
   return {
     lines: { ...lines, guardCreate: lines.createIndex, guardWorkingError: lines.workingIndex, guardWorkingWarn: lines.workingIndex },
     guardsConstructResult: false,
@@ -34,14 +34,14 @@ export const v3_15_0: VersionProfile = {
   parseEndpoint: parseEndpointByPattern,
   fields: singleNode,
   constructUpstream: constructFromRuntimeOnly(singleNode, checksAsConfigured, NIL_INSTANCE_LINE),
-  manager: unguardedManager({ createIndex: 184, workingIndex: 242, createFailed: 278, workingFailed: 292 }),
+  manager: unguardedManager({ createIndex: 184, workingIndex: 242, createFailed: 278, workingFailed: 292, releaseExisting: 201, releaseChecker: 260 }),
 };
 
 export const v3_16_0: VersionProfile = {
   ...v3_15_0,
   name: "3.16.0",
   summary: "as 3.15.0, lines moved (:180 create, :238 working check)",
-  manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288 }),
+  manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288, releaseExisting: 197, releaseChecker: 256 }),
 };
 
 export const v3_17_0: VersionProfile = {
@@ -51,7 +51,7 @@ export const v3_17_0: VersionProfile = {
   parseEndpoint: parseEndpointAsUrl,
   fields: multiNode,
   constructUpstream: constructResolvingInPlace(multiNode, checksWithAuth(() => "?")),
-  manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288 }),
+  manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288, releaseExisting: 197, releaseChecker: 256 }),
 };
 
 export const v3_18_0: VersionProfile = {
@@ -62,7 +62,7 @@ export const v3_18_0: VersionProfile = {
   fields: multiNode,
   constructUpstream: constructResolvingInPlace(multiNode, checksWithAuth((path) => (path.includes("?") ? "&" : "?"))),
   manager: {
-    lines: { createIndex: 344, workingIndex: 472, createFailed: 534, workingFailed: 548, guardCreate: 339, guardWorkingError: 467, guardWorkingWarn: 469 },
+    lines: { createIndex: 344, workingIndex: 472, createFailed: 534, workingFailed: 548, guardCreate: 339, guardWorkingError: 467, guardWorkingWarn: 469, releaseExisting: 421, releaseChecker: 516 },
     guardsConstructResult: true,
     keepsCheckerOnVersionChange: true,
     fetchCheckerKeepsLiveChecker: true,
