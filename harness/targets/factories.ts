@@ -31,7 +31,7 @@ export async function spawnServe(args: { version: string; store: "etcd" | "memor
   const worldFile = join(dir.path, "world.json");
   const logFile = join(dir.path, "error.log");
   writeFileSync(worldFile, JSON.stringify({ backends: args.world.backends, hosts: args.world.hosts }));
-  const cli = ["serve", "--version", args.version, ...(args.engineArgs ?? []), "--seed", String(args.seed ?? 1), "--port", "0", "--admin-port", "0", "--control-port", "0", "--prefix", args.prefix, "--world", worldFile, "--log-file", logFile, "--ready-json", "--quiet"];
+  const cli = ["serve", "--version", args.version, ...(args.engineArgs ?? []), "--seed", String(args.seed ?? 1), "--port", "0", "--admin-port", "0", "--control-port", "0", "--prefix", args.prefix, "--world", worldFile, "--log-file", logFile, "--log-level", args.world.logLevel ?? "warn", "--ready-json", "--quiet"];
   if (args.etcdEndpoints) cli.push("--etcd", args.etcdEndpoints);
   else cli.push("--store", args.store);
   const child = spawnOwned(process.execPath, [HARNESS_BIN, ...cli], { stdio: ["ignore", "pipe", "pipe"] });
