@@ -1,4 +1,7 @@
 import type { BackendMode, BackendSpec } from "../backends/backend.ts";
+import type { Injection, PluginCall } from "../gateway/engine.ts";
+import type { LogLevel } from "../gateway/log/error-log.ts";
+import type { HealthSetting } from "../targets/target.ts";
 import type { Expectation } from "./result.ts";
 
 /** A checker or pool entry named the way a scenario author thinks of it: route id and instance index. */
@@ -23,6 +26,54 @@ export interface LogAssertion {
   atMost?: number;
   /** No matching line in the window. */
   absent?: boolean;
+}
+
+/** One JSONPath check on a JSON document: the path, and one thing said of the value there. */
+export interface JsonCheck {
+  path: string;
+  /** The value (one match) or the list of values (several) is this, deeply. */
+  equals?: unknown;
+  /** The value (a string, or JSON text for anything else) contains / matches this. */
+  contains?: string;
+  matches?: string;
+  /** The path matches something (true) or nothing (false). */
+  exists?: boolean;
+}
+
+/** What a response body must show: text, a regular expression, JSONPath checks. */
+export interface BodyChecks {
+  bodyContains?: string;
+  bodyMatches?: string;
+  json?: JsonCheck[];
+}
+
+/** Requests the mock backends received, filtered, counted in a window (as log assertions). */
+export interface ReceivedAssertion {
+  backend?: string;
+  kind?: "probe" | "chat";
+  method?: string;
+  /** The path without the query, exactly. */
+  path?: string;
+  /** These query arguments, exactly (others may be there too). */
+  query?: Record<string, string>;
+  /** These headers (names in any case), exactly. */
+  headers?: Record<string, string>;
+  body?: string;
+  bodyContains?: string;
+  bodyMatches?: string;
+  since?: string;
+  within?: number;
+  count?: number;
+  atLeast?: number;
+  atMost?: number;
+  absent?: boolean;
+}
+
+/** What a `call` step must see: an error raised or returned, and JSONPath checks on {result, error, raised, arg}. */
+export interface CallChecks {
+  raises?: string;
+  error?: string;
+  json?: JsonCheck[];
 }
 
 export interface CheckerAssertion extends InstanceRef {
@@ -50,10 +101,11 @@ export interface Assertion {
   log?: LogAssertion;
   checkers?: CheckerAssertion[];
   pools?: PoolsAssertion;
+  received?: ReceivedAssertion;
 }
 
 export type Step =
-  | { kind: "admin"; line: number; method: string; path: string; body?: string; expectStatus?: number }
+  | ({ kind: "admin"; line: number; method: string; path: string; body?: string; expectStatus?: number } & BodyChecks)
   | {
       kind: "request";
       line: number;
@@ -63,6 +115,8 @@ export type Step =
       body: string;
       expectStatus?: number;
       bodyContains?: string;
+      bodyMatches?: string;
+      json?: JsonCheck[];
       /** Name of the ai-proxy-multi instance that must have answered. */
       instance?: string;
       /** The worker that handles it (0-based); default: round robin. */
@@ -72,6 +126,12 @@ export type Step =
   | { kind: "backend"; line: number; name: string; mode: BackendMode }
   | { kind: "etcd"; line: number; action: "restart" | "compact" }
   | { kind: "mark"; line: number; name: string }
+  /** `entries`: loopback addresses or backend names, in answer order. */
+  | { kind: "dns"; line: number; name: string; entries: string[] }
+  | { kind: "inject"; line: number; injection: Injection }
+  | { kind: "restore"; line: number; module: string; function: string }
+  | { kind: "health"; line: number; setting: HealthSetting }
+  | { kind: "call"; line: number; call: PluginCall; checks: CallChecks; bug: boolean; when?: Assertion["when"]; note?: string }
   | { kind: "assert"; line: number; assertion: Assertion };
 
 export interface Scenario {
@@ -84,6 +144,8 @@ export interface Scenario {
   backends: BackendSpec[];
   /** nginx worker processes; undefined: the command line's --workers. */
   workers?: number;
+  /** The error log's level (`log_level:`); undefined: warn, APISIX's default. */
+  logLevel?: LogLevel;
   steps: Step[];
   /** Expectation per version; `default` for the rest. */
   expect: Record<string, Expectation>;
