@@ -1,4 +1,5 @@
 import { Ajv, type ValidateFunction } from "ajv";
+import { describeSchemaError } from "../admin/schema-errors.ts";
 import type { Clock } from "../clock/clock.ts";
 import type { ProbeRequest, Transport } from "../net/transport.ts";
 import { answerSharedDictCall, type SharedDict } from "../shared-dict.ts";
@@ -34,7 +35,7 @@ export function parseRawRequest(raw: string): { method: string; path: string; he
 
 // APISIX's schema tables are the same in every run of a version: compile each once per process.
 const validators = new Map<string, ValidateFunction>();
-const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false, validateSchema: false, allowUnionTypes: true });
+const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false, validateSchema: false, allowUnionTypes: true, verbose: true });
 
 function validatorFor(schemaText: string): ValidateFunction {
   let v = validators.get(schemaText);
@@ -43,16 +44,6 @@ function validatorFor(schemaText: string): ValidateFunction {
     validators.set(schemaText, v);
   }
   return v;
-}
-
-/** core.schema.check's message shape: `property "a.b" validation failed: <why>`. */
-function schemaError(v: ValidateFunction): string {
-  const e = v.errors?.find((x) => !["if", "anyOf", "allOf", "oneOf", "then", "else"].includes(x.keyword)) ?? v.errors?.[0];
-  if (!e) return "invalid";
-  const where = e.instancePath ? `property "${e.instancePath.slice(1).replace(/\//g, ".")}" validation failed: ` : "";
-  if (e.keyword === "enum") return `${where}matches none of the enum values`;
-  if (e.keyword === "required") return `${where}property "${(e.params as { missingProperty: string }).missingProperty}" is required`;
-  return `${where}${e.message ?? "invalid"}`;
 }
 
 export class WorldCalls {
@@ -106,7 +97,7 @@ export class WorldCalls {
       return { ok: false, err: `the harness cannot compile this schema: ${(e as Error).message}` };
     }
     const value = JSON.parse(String(msg.value)) as unknown;
-    if (!validate(value)) return { ok: false, err: schemaError(validate) };
+    if (!validate(value)) return { ok: false, err: describeSchemaError(validate.errors) };
     return { ok: true, filled: JSON.stringify(value) };
   }
 }
