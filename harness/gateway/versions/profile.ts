@@ -1,6 +1,7 @@
 import type { ManagerBehaviour } from "../healthcheck/behaviour.ts";
 import type { ConstructUpstream } from "../plugins/ai-proxy-multi/construct-upstream.ts";
 import type { EndpointParser } from "../plugins/ai-proxy-multi/endpoint.ts";
+import type { PickerHealthKey } from "../plugins/ai-proxy-multi/picker.ts";
 import type { RuntimeFields } from "../plugins/ai-proxy-multi/runtime-fields.ts";
 
 /**
@@ -19,6 +20,8 @@ export interface VersionProfile {
   fields: RuntimeFields;
   /** construct_upstream. */
   constructUpstream: ConstructUpstream;
+  /** The health part of the cached server picker's key. */
+  pickerHealthKey: PickerHealthKey;
   /** healthcheck_manager.lua. */
   manager: ManagerBehaviour;
 }

@@ -6,6 +6,7 @@ import {
   constructResolvingInPlace,
 } from "../plugins/ai-proxy-multi/construct-upstream.ts";
 import { parseEndpointAsUrl, parseEndpointByPattern } from "../plugins/ai-proxy-multi/endpoint.ts";
+import { statusVerPerInstance, statusVerSum } from "../plugins/ai-proxy-multi/picker.ts";
 import { multiNodeFields, singleNodeFields } from "../plugins/ai-proxy-multi/runtime-fields.ts";
 import type { VersionProfile } from "./profile.ts";
 
@@ -34,6 +35,7 @@ export const v3_15_0: VersionProfile = {
   parseEndpoint: parseEndpointByPattern,
   fields: singleNode,
   constructUpstream: constructFromRuntimeOnly(singleNode, checksAsConfigured, NIL_INSTANCE_LINE),
+  pickerHealthKey: statusVerSum,
   manager: unguardedManager({ createIndex: 184, workingIndex: 242, createFailed: 278, workingFailed: 292, releaseExisting: 201, releaseChecker: 260 }),
 };
 
@@ -51,6 +53,7 @@ export const v3_17_0: VersionProfile = {
   parseEndpoint: parseEndpointAsUrl,
   fields: multiNode,
   constructUpstream: constructResolvingInPlace(multiNode, checksWithAuth(() => "?")),
+  pickerHealthKey: statusVerSum,
   manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288, releaseExisting: 197, releaseChecker: 256 }),
 };
 
@@ -61,6 +64,7 @@ export const v3_18_0: VersionProfile = {
   parseEndpoint: parseEndpointAsUrl,
   fields: multiNode,
   constructUpstream: constructResolvingInPlace(multiNode, checksWithAuth((path) => (path.includes("?") ? "&" : "?"))),
+  pickerHealthKey: statusVerPerInstance,
   manager: {
     lines: { createIndex: 344, workingIndex: 472, createFailed: 534, workingFailed: 548, guardCreate: 339, guardWorkingError: 467, guardWorkingWarn: 469, releaseExisting: 421, releaseChecker: 516 },
     guardsConstructResult: true,

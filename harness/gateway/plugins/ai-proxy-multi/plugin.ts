@@ -71,13 +71,13 @@ export class AiProxyMulti implements UpstreamConstructor {
       checkers.set(instance.name, this.env.manager.fetchChecker(resourcePath, resourceVersion));
     });
 
-    const healthy = conf.instances.filter((ins) => this.isUsable(ins, checkers.get(ins.name)));
-    const candidates = healthy.length > 0 ? healthy : conf.instances;
-    const statusVer = [...checkers.values()].reduce((s, c) => s + (c?.status_ver ?? 0), 0);
-    const version = `${route.modifiedIndex}#${statusVer}#${candidates.map((c) => c.name).join(",")}`;
+    // The picker is cached under the route's version and the release's health key; health is
+    // looked at only when a picker is built (create_server_picker).
+    const version = `${route.modifiedIndex}${this.profile.pickerHealthKey(conf.instances, checkers)}`;
     let cached = this.pickers.get(route.key);
     if (!cached || cached.version !== version) {
-      cached = { version, picker: new ServerPicker(candidates) };
+      const healthy = conf.instances.filter((ins) => this.isUsable(ins, checkers.get(ins.name)));
+      cached = { version, picker: new ServerPicker(healthy.length > 0 ? healthy : conf.instances) };
       this.pickers.set(route.key, cached);
     }
     return cached.picker.pick() ?? "failed to find valid upstream server, no valid instance";
