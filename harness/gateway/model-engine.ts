@@ -20,6 +20,7 @@ import type { ConfigItem, GatewayRequest, GatewayResponse } from "./engine.ts";
 import { errorText } from "./lua/lua-error.ts";
 import type { ErrorLog } from "./log/error-log.ts";
 import type { ConstructResult } from "./plugins/ai-proxy-multi/construct-upstream.ts";
+import { parseEndpointByPattern } from "./plugins/ai-proxy-multi/endpoint.ts";
 import { AiProxyMulti, PLUGIN_NAME } from "./plugins/ai-proxy-multi/plugin.ts";
 import type { Instance, Upstream } from "./plugins/ai-proxy-multi/types.ts";
 import type { VersionProfile } from "./versions/profile.ts";
@@ -27,7 +28,7 @@ import type { VersionProfile } from "./versions/profile.ts";
 const MODEL_PID = 4242;
 
 /**
- * The model's check_schema: our JSON Schema of the plugin plus the release's endpoint parser.
+ * The model's check_schema: our JSON Schema of the plugin plus the endpoint pattern check.
  * Defaults are filled into `conf` itself, as AdminApi.check does for the route around it (its
  * caller owns both): structured-cloning it first was the largest single cost of a lifecycle run.
  */
@@ -38,7 +39,9 @@ export function checkModelPlugin(profile: VersionProfile, name: string, conf: un
   const instances = (conf as { instances: { override?: { endpoint?: string } }[] }).instances;
   for (const ins of instances) {
     const ep = ins.override?.endpoint;
-    if (ep !== undefined && !profile.parseEndpoint(ep)) return { ok: false, error: `failed to check the configuration of plugin ${name} err: invalid endpoint` };
+    // check_schema matches every release's endpoint against the same Lua pattern, whatever parser
+    // the request path uses (ai-proxy-multi.lua:34,100@3.15.0; :48,130@3.18.0).
+    if (ep !== undefined && !parseEndpointByPattern(ep)) return { ok: false, error: `failed to check the configuration of plugin ${name} err: invalid endpoint` };
   }
   return { ok: true, conf };
 }
