@@ -32,4 +32,29 @@ describe.skipIf(skip)(`scenarios on APISIX's own Lua${skip ? ` (skipped: ${skip}
     expect(held(`3.16.0+${PATCHES}/13322.diff`)).toBe(4);
     expect(held(`3.16.0+${PATCHES}/13592.diff`)).toBe(4);
   });
+
+  it("the scenarios translated from APISIX's ai-proxy-multi TESTs meet their expectations on APISIX's own Lua", async () => {
+    // Each uses one of: log_level, admin body checks, received, dns, inject, health, call.
+    const files = [
+      "admin-rejects-bad-instances",
+      "construct-upstream-direct-call",
+      "construct-upstream-raises",
+      "construct-upstream-returns-nil",
+      "dns-order-change-keeps-checker",
+      "plugin-removed-releases-checker",
+      "probe-carries-instance-auth",
+      "stale-picker-after-another-worker-marked-unhealthy",
+    ];
+    const suite = await runSuite({
+      scenarios: files.map((f) => loadScenario(`scenarios/${f}.yaml`)),
+      versions: luaVersions(["3.15.0", "3.16.0", "3.17.0", "3.18.0"], SOURCES),
+      factory: new InprocFactory(() => new MemoryStore(), "memory"),
+      seed: 1,
+    });
+    expect(suite.runs.filter((r) => !r.met).map((r) => `${r.scenario.file} ${r.version}: ${r.outcome} ${r.failure?.message ?? ""}`)).toEqual([]);
+    // Not a suite where everything passes: the releases are told apart.
+    const outcomes = (f: string) => suite.runs.filter((r) => r.scenario.file.endsWith(`${f}.yaml`)).map((r) => r.outcome);
+    expect(outcomes("stale-picker-after-another-worker-marked-unhealthy")).toEqual(["reproduces", "reproduces", "reproduces", "passes"]);
+    expect(outcomes("probe-carries-instance-auth")).toEqual(["passes", "passes", "reproduces", "passes"]);
+  }, 60_000);
 });
