@@ -19,6 +19,8 @@ export interface ReceivedRequest {
   /** When it arrived, ms on the gateway's clock (virtual in process). */
   time: number;
   method: string;
+  /** The request target as it arrived: path and query. */
+  url: string;
   /** Path without the query. */
   path: string;
   /** Query arguments (a repeated name keeps its last value). */
@@ -124,7 +126,7 @@ export abstract class BackendPool implements Transport {
       state.lastChat = { path: r.url, headers: { ...r.headers } };
     }
     if (state.received.length >= MAX_RECEIVED) state.received.shift();
-    state.received.push({ backend: state.spec.name, kind: r.kind, time: this.now(), method: r.method, ...splitUrl(r.url), headers: r.headers, body: r.body });
+    state.received.push({ backend: state.spec.name, kind: r.kind, time: this.now(), method: r.method, url: r.url, ...splitUrl(r.url), headers: r.headers, body: r.body });
   }
 
   async setMode(name: string, mode: BackendMode): Promise<void> {

@@ -4,7 +4,7 @@ import type { ObservedLogLine, Target } from "../targets/target.ts";
 import { interrupted, RunTimeout, untilAborted } from "./abort.ts";
 import type { Expectation, Outcome, RunFailure, RunResult, StepRecord } from "./result.ts";
 import { runJsonChecks } from "./json-checks.ts";
-import { expectationFor, expectationKey, type Assertion, type BodyChecks, type InstanceRef, type ReceivedAssertion, type Scenario, type Step } from "./scenario.ts";
+import { expectationFor, expectationKey, type Assertion, type BodyChecks, type CountedWindow, type InstanceRef, type ReceivedAssertion, type Scenario, type Step } from "./scenario.ts";
 import type { PluginCallResult } from "../gateway/engine.ts";
 import type { ReceivedRequest } from "../backends/pool.ts";
 
@@ -67,7 +67,7 @@ function bodyProblems(checks: BodyChecks, body: string): string[] {
 }
 
 /** How many matching items a window must hold: count, absent, or atLeast/atMost (default at least 1). */
-function judgeCount(n: number, c: { count?: number; atLeast?: number; atMost?: number; absent?: boolean }, none: string): { held: boolean; expected: string } {
+function judgeCount(n: number, c: CountedWindow, none: string): { held: boolean; expected: string } {
   if (c.absent) return { held: n === 0, expected: none };
   if (c.count !== undefined) return { held: n === c.count, expected: `exactly ${c.count}` };
   const lo = c.atLeast ?? (c.atMost === undefined ? 1 : 0);
@@ -90,9 +90,8 @@ function receivedMatches(r: ReceivedRequest, a: ReceivedAssertion): boolean {
 
 /** One received request in a line, for messages. */
 function describeReceived(r: ReceivedRequest): string {
-  const q = new URLSearchParams(r.query).toString();
   const headers = Object.entries(r.headers).filter(([k]) => k !== "connection" && k !== "content-length").map(([k, v]) => `${k}: ${v}`).join("; ");
-  return `${r.kind} ${r.backend} ${r.method} ${r.path}${q ? `?${q}` : ""} [${headers}]${r.body ? ` body ${excerpt(r.body, 80)}` : ""}`;
+  return `${r.kind} ${r.backend} ${r.method} ${r.url} [${headers}]${r.body ? ` body ${excerpt(r.body, 80)}` : ""}`;
 }
 
 /** What a step is doing, for a watchdog message. */
@@ -306,7 +305,7 @@ export class ScenarioExecution {
     return { held, observed, expected, message: `log ${pattern} ${window}: ${n} matching line(s), expected ${expected}${lines[0] ? `; first: ${lines[0].text}` : ""}` };
   }
 
-  private windowText(w: { since?: string; within?: number }): string {
+  private windowText(w: CountedWindow): string {
     return `${w.since ? `after mark ${w.since}` : "since the start"}${w.within !== undefined ? ` within ${w.within} ms` : ""}`;
   }
 

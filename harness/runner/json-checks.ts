@@ -3,6 +3,7 @@
  * result), with jsonpath-plus: the library APISIX-style paths (`$.value.plugins['ai-proxy-multi']`)
  * already go through in the manager.
  */
+import { isDeepStrictEqual } from "node:util";
 import { JSONPath } from "jsonpath-plus";
 import type { JsonCheck } from "./scenario.ts";
 
@@ -39,15 +40,6 @@ function text(v: unknown): string {
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
-
 /** The problems of each check that does not hold on `doc` (empty: all hold). */
 export function runJsonChecks(doc: unknown, checks: JsonCheck[]): string[] {
   const problems: string[] = [];
@@ -63,7 +55,7 @@ export function runJsonChecks(doc: unknown, checks: JsonCheck[]): string[] {
     }
     const value = found.length === 1 ? found[0] : found;
     const shown = text(value).slice(0, 200);
-    if (c.equals !== undefined && !deepEqual(value, c.equals)) problems.push(`${c.path} is ${shown}, expected ${text(c.equals)}`);
+    if (c.equals !== undefined && !isDeepStrictEqual(value, c.equals)) problems.push(`${c.path} is ${shown}, expected ${text(c.equals)}`);
     if (c.contains !== undefined && !text(value).includes(c.contains)) problems.push(`${c.path} is ${shown}, expected it to contain "${c.contains}"`);
     if (c.matches !== undefined && !new RegExp(c.matches).test(text(value))) problems.push(`${c.path} is ${shown}, expected it to match /${c.matches}/`);
   }

@@ -10,13 +10,8 @@ export interface InstanceRef {
   instance: number;
 }
 
-export interface LogAssertion {
-  /** Substring the line must contain. */
-  contains?: string;
-  /** Regular expression the line must match (JavaScript syntax). */
-  matches?: string;
-  /** Minimum level (error, warn, ...). */
-  level?: string;
+/** Which window to look in, and how many matching items it must hold (default: at least one). */
+export interface CountedWindow {
   /** Window start: a mark name (default: the start of the run). */
   since?: string;
   /** Window length from `since`, e.g. "3s". Default: up to now. */
@@ -24,8 +19,17 @@ export interface LogAssertion {
   count?: number;
   atLeast?: number;
   atMost?: number;
-  /** No matching line in the window. */
+  /** No matching item in the window. */
   absent?: boolean;
+}
+
+export interface LogAssertion extends CountedWindow {
+  /** Substring the line must contain. */
+  contains?: string;
+  /** Regular expression the line must match (JavaScript syntax). */
+  matches?: string;
+  /** Minimum level (error, warn, ...). */
+  level?: string;
 }
 
 /** One JSONPath check on a JSON document: the path, and one thing said of the value there. */
@@ -48,7 +52,7 @@ export interface BodyChecks {
 }
 
 /** Requests the mock backends received, filtered, counted in a window (as log assertions). */
-export interface ReceivedAssertion {
+export interface ReceivedAssertion extends CountedWindow {
   backend?: string;
   kind?: "probe" | "chat";
   method?: string;
@@ -61,12 +65,6 @@ export interface ReceivedAssertion {
   body?: string;
   bodyContains?: string;
   bodyMatches?: string;
-  since?: string;
-  within?: number;
-  count?: number;
-  atLeast?: number;
-  atMost?: number;
-  absent?: boolean;
 }
 
 /** What a `call` step must see: an error raised or returned, and JSONPath checks on {result, error, raised, arg}. */
