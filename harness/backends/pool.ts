@@ -13,6 +13,8 @@ import { chatCompletionBody, isChatPath, type BackendMode, type BackendSpec } fr
 
 /** One request a mock backend received, as it arrived. */
 export interface ReceivedRequest {
+  /** Arrival order across every backend of the pool, from 1. */
+  seq: number;
   backend: string;
   /** A health-check probe, or a chat (data-plane) request the gateway forwarded. */
   kind: "probe" | "chat";
@@ -69,6 +71,7 @@ export abstract class BackendPool implements Transport {
   abstract readonly kind: "loopback" | "simulated";
   protected readonly byName = new Map<string, BackendState>();
   protected readonly byIp = new Map<string, BackendState>();
+  private arrivals = 0;
 
   /** `now` stamps received requests: the gateway's clock (virtual in process), else real time. */
   constructor(
@@ -115,7 +118,7 @@ export abstract class BackendPool implements Transport {
   /** What the backends received, oldest first: one backend's, or every backend's in arrival order. */
   received(name?: string): ReceivedRequest[] {
     if (name !== undefined) return [...this.get(name).received];
-    return [...this.byName.values()].flatMap((s) => s.received).sort((a, b) => a.time - b.time);
+    return [...this.byName.values()].flatMap((s) => s.received).sort((a, b) => a.seq - b.seq);
   }
 
   /** Count and keep a request a backend received; `url` is the path with its query. */
@@ -126,7 +129,7 @@ export abstract class BackendPool implements Transport {
       state.lastChat = { path: r.url, headers: { ...r.headers } };
     }
     if (state.received.length >= MAX_RECEIVED) state.received.shift();
-    state.received.push({ backend: state.spec.name, kind: r.kind, time: this.now(), method: r.method, url: r.url, ...splitUrl(r.url), headers: r.headers, body: r.body });
+    state.received.push({ seq: ++this.arrivals, backend: state.spec.name, kind: r.kind, time: this.now(), method: r.method, url: r.url, ...splitUrl(r.url), headers: r.headers, body: r.body });
   }
 
   async setMode(name: string, mode: BackendMode): Promise<void> {

@@ -154,6 +154,7 @@ export async function propsHtml(rows: PropsRow[], properties: PropertyId[], vers
 }
 
 interface PropsCliOptions extends EngineCliOptions {
+  diff?: boolean;
   version: string;
   runs: string;
   seed?: string;
@@ -163,6 +164,33 @@ interface PropsCliOptions extends EngineCliOptions {
   json?: boolean;
   out: string;
   reporter: string;
+}
+
+/** props --diff: the lifecycle test on both engines, sequence by sequence. */
+async function propsDiff(o: PropsCliOptions, ctx: CommandContext): Promise<void> {
+  if (!/^\d+$/.test(o.runs) || Number(o.runs) < 1) throw new UsageError(`--runs: expected a positive whole number, got "${o.runs}"`);
+  if (o.seed !== undefined && !/^-?\d+$/.test(o.seed)) throw new UsageError(`--seed: expected a whole number, got "${o.seed}"`);
+  const spec = o.version === "all" ? "all" : o.version;
+  const lua = await versionsOption("--version", spec, { ...o, engine: "lua" });
+  const model = await versionsOption("--version", spec, { ...o, engine: "model" });
+  const { diffLifecycle } = await import("../props/lifecycle/diff.ts");
+  const seed = o.seed !== undefined ? Number(o.seed) : Date.now() % 2 ** 31;
+  const runs = Number(o.runs);
+  process.stderr.write(`props --diff: seed ${seed}, ${runs} lifecycle sequences per version on both engines\n`);
+  const out: string[] = ["VERSION  SEQUENCES  AGREE  DISAGREE"];
+  const details: string[] = [];
+  let disagreements = 0;
+  for (const [i, l] of lua.entries()) {
+    const d = await diffLifecycle({ model: model[i]!, lua: l, sequences: runs, seed, signal: ctx.signal, progress: (n) => { if (n % 50 === 0) process.stderr.write(`  ${l.name}: ${n}/${runs}\n`); } });
+    disagreements += d.disagreements.length;
+    out.push(`${l.name.padEnd(7)}  ${String(d.sequences).padEnd(9)}  ${String(d.sequences - d.disagreements.length).padEnd(5)}  ${d.disagreements.length}  (${(d.wallMs / 1000).toFixed(1)} s)`);
+    for (const x of d.disagreements.slice(0, 5)) {
+      details.push("", `${l.name} sequence ${x.index}: model ${x.model}, lua ${x.lua}`, ...x.first.split("\n").map((t) => `  ${t}`), ...x.steps.map((t, k) => `  ${k + 1}. ${t}`));
+    }
+    if (d.disagreements.length > 5) details.push(`  (${d.disagreements.length - 5} more on ${l.name})`);
+  }
+  process.stdout.write([...out, ...details, "", `replay: harness props --diff --version ${o.version} --runs ${runs} --seed ${seed}`].join("\n") + "\n");
+  process.exitCode = disagreements === 0 ? EXIT.ok : EXIT.failed;
 }
 
 export function registerProps(program: Command, ctx: CommandContext): void {
@@ -177,8 +205,10 @@ export function registerProps(program: Command, ctx: CommandContext): void {
     .option("--property <name>", `only this property: ${PROPERTY_IDS.join(", ")}`)
     .option("--json", "print the verdicts as JSON")
     .option("--out <dir>", "where counterexample scenarios (and the HTML report) go", "reports")
-    .option("--reporter <list>", "table (the verdicts on stdout) and/or html (props.html under --out: the verdicts and each lifecycle counterexample's timeline)", "table");
+    .option("--reporter <list>", "table (the verdicts on stdout) and/or html (props.html under --out: the verdicts and each lifecycle counterexample's timeline)", "table")
+    .option("--diff", "differential: --runs generated lifecycle sequences per release, each on the model and on APISIX's own Lua (same seed), listing where they disagree");
   addEngineOptions(cmd).action(async (o: PropsCliOptions) => {
+      if (o.diff) return propsDiff(o, ctx);
       const reporters = o.reporter.split(",").map((r) => r.trim()).filter(Boolean);
       if (reporters.length === 0 || reporters.some((r) => r !== "table" && r !== "html")) throw new UsageError(`--reporter: expected table and/or html, got "${o.reporter}"`);
       const profiles = await versionsOption("--version", o.version, o, true);

@@ -64,7 +64,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
     .requiredOption("--version <version>", "version profile or fix candidate, e.g. 3.15.0")
     .option("--port <port>", "data plane port", "9080")
     .option("--admin-port <port>", "Admin API port", "9180")
-    .option("--control-port <port>", "control API port (GET /v1/healthcheck)", "9090")
+    .option("--control-port <port>", "control API port (APISIX's GET /v1/healthcheck; the harness's /v1/harness/checkers and /v1/harness/pools)", "9090")
     .option("--etcd <urls>", "etcd endpoints to use (default: start a local etcd, else the in-memory store)")
     .option("--store <kind>", "etcd or memory, when --etcd is not given", "etcd")
     .option("--prefix <prefix>", "etcd key prefix", "/apisix")
@@ -108,7 +108,8 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       log(`serve: reference gateway ${version.name} on 127.0.0.1 (real time): ${running.gateway.engine.description}`);
       log(`  data plane  http://127.0.0.1:${running.ports.gateway}`);
       log(`  Admin API   http://127.0.0.1:${running.ports.admin}  (X-API-KEY: edd1c9f034335f136f87ad84b625c8f1)`);
-      log(`  control API http://127.0.0.1:${running.ports.control}/v1/healthcheck`);
+      log(`  control API http://127.0.0.1:${running.ports.control}/v1/healthcheck (as APISIX: ai-proxy-multi's checkers are not listed)`);
+      log(`  checkers    http://127.0.0.1:${running.ports.control}/v1/harness/checkers and /v1/harness/pools (the harness's own view)`);
       log(`  error log   ${logFile}  (new for this session)`);
       log(`  backends    ${Object.entries(running.backends).map(([n, p]) => `${n} -> 127.0.0.1:${p}`).join(", ")}`);
       log("  Ctrl-C stops it and everything it started");

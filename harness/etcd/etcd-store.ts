@@ -254,8 +254,19 @@ export class EtcdStore implements Store {
     // cancel_reason for it, so ask etcd whether our next revision is still readable.
     watcher.on("error", (err: Error) => {
       if (w.state === "pending") {
-        settle?.(new Error(`etcd refused watch on ${prefix}: ${errorMessage(err)}`));
-        void w.detach();
+        // A watch from a revision etcd has compacted is refused at once: that is no failure of
+        // the call but the news the consumer needs (read everything again), as MemoryStore says it.
+        void this.cancelReason(w.nextRevision, err).then((reason) => {
+          if (w.state !== "pending") return;
+          if (reason === "compacted") {
+            w.state = "open";
+            settle?.();
+            w.breakLater("compacted");
+            return;
+          }
+          settle?.(new Error(`etcd refused watch on ${prefix}: ${errorMessage(err)}`));
+          void w.detach();
+        });
         return;
       }
       if (w.state === "closed") return;
@@ -274,14 +285,22 @@ export class EtcdStore implements Store {
   }
 
   private async cancelReason(nextRevision: number, err: Error): Promise<string> {
-    if (nextRevision > 0) {
-      try {
-        await this.client.kv.range({ key: Buffer.from("\0"), revision: String(nextRevision), count_only: true });
-      } catch (rangeErr) {
-        if (/compacted/.test(errorMessage(rangeErr))) return "compacted";
-      }
-    }
+    if (nextRevision > 0 && (await this.isCompacted(nextRevision).catch(() => false))) return "compacted";
     return `watch cancelled by etcd: ${errorMessage(err) || "no reason given"}`;
+  }
+
+  /** A read at a compacted revision is refused with "required revision has been compacted". */
+  isCompacted(revision: number): Promise<boolean> {
+    return this.call(async () => {
+      try {
+        await this.client.kv.range({ key: Buffer.from("\0"), revision: String(revision), count_only: true });
+        return false;
+      } catch (e) {
+        if (/compacted/.test(errorMessage(e))) return true;
+        if (/future revision/.test(errorMessage(e))) return false;
+        throw e;
+      }
+    });
   }
 
   async compact(revision: number): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Clock } from "./clock/clock.ts";
-import type { ConfigCache, ConfigItem } from "./config/config-cache.ts";
+import type { ConfigCache, ConfigEtcdBehaviour, ConfigItem } from "./config/config-cache.ts";
 import type { GatewayRequest, GatewayResponse } from "./http-types.ts";
 import type { ErrorLog, LogLevel } from "./log/error-log.ts";
 import type { Transport } from "./net/transport.ts";
@@ -154,6 +154,8 @@ export interface GatewayVersion {
   readonly summary: string;
   /** The `harness serve` options (besides --version) that rebuild this version in a child. */
   readonly serveArgs: string[];
+  /** How this version's core/config_etcd.lua follows etcd (the world reproduces it for both engines). */
+  readonly configEtcd: ConfigEtcdBehaviour;
   createEngine(env: EngineEnv): Engine;
 }
 

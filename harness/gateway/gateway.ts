@@ -1,5 +1,6 @@
 import { AdminApi } from "./admin/admin-api.ts";
 import type { Clock } from "./clock/clock.ts";
+import { compactNow } from "./config/compact-now.ts";
 import { ConfigCache } from "./config/config-cache.ts";
 import type { Store } from "./config/store.ts";
 import type { CheckerView, Engine, GatewayVersion, Injection, PluginCall, PluginCallResult, PoolsView, WorkerState } from "./engine.ts";
@@ -13,14 +14,25 @@ import { Tracer, type TraceRecorder } from "./trace.ts";
 
 export type { CheckerView, PoolsView, WorkerState } from "./engine.ts";
 
+/**
+ * What a scenario can do to etcd: `restart` (etcd restarts with its data: the gateway's watch
+ * breaks and resumes from its revision), `compact` (history up to now is dropped), `disconnect`
+ * and `reconnect` (the gateway alone loses and regains its connection while the Admin API keeps
+ * writing; with a compaction in between, the resumed watch is told it fell behind).
+ */
+export type EtcdAction = "restart" | "compact" | "disconnect" | "reconnect";
+export const ETCD_ACTIONS: readonly EtcdAction[] = ["restart", "compact", "disconnect", "reconnect"];
+
 export interface GatewayOptions {
   version: GatewayVersion;
   store: Store;
   clock: Clock;
   transport: Transport;
   resolver: Resolver;
-  /** etcd key prefix (APISIX's default is /apisix). */
+  /** APISIX's etcd.prefix: every key it shows carries it (default /apisix). */
   prefix?: string;
+  /** Where the gateway's keys are in the store, when not under `prefix` (a run's own namespace on a shared etcd). */
+  storePrefix?: string;
   adminKey?: string;
   logLevel?: LogLevel;
   logFile?: string;
@@ -42,19 +54,22 @@ export class Gateway {
   readonly engine: Engine;
   readonly admin: AdminApi;
   readonly prefix: string;
+  /** Where the keys live in the store. */
+  readonly storePrefix: string;
   /** Records the timeline when the options gave a recorder; the engine emits through it too. */
   readonly trace: Tracer;
   private nextWorker = 0;
 
   private constructor(readonly opts: GatewayOptions) {
     this.prefix = opts.prefix ?? "/apisix";
+    this.storePrefix = opts.storePrefix ?? this.prefix;
     this.trace = new Tracer(opts.trace, () => opts.clock.now());
     const logLevel = opts.logLevel ?? "warn";
     const logOpts: ConstructorParameters<typeof ErrorLog>[0] = { clock: opts.clock, level: logLevel, trace: this.trace };
     if (opts.logFile) logOpts.file = opts.logFile;
     if (opts.logSink) logOpts.sink = opts.logSink;
     this.log = new ErrorLog(logOpts);
-    this.config = new ConfigCache(opts.store, this.prefix, this.log);
+    this.config = new ConfigCache({ store: opts.store, storePrefix: this.storePrefix, prefix: this.prefix, log: this.log, behaviour: opts.version.configEtcd });
     this.engine = opts.version.createEngine({
       clock: opts.clock,
       log: this.log,
@@ -70,6 +85,7 @@ export class Gateway {
     const adminOpts: ConstructorParameters<typeof AdminApi>[0] = {
       store: opts.store,
       prefix: this.prefix,
+      storePrefix: this.storePrefix,
       clock: opts.clock,
       checkPlugin: (name, conf) => this.engine.checkPlugin(name, conf),
     };
@@ -122,12 +138,23 @@ export class Gateway {
     return [await this.engine.handle(route, req, w), w];
   }
 
-  /** The control API: GET /v1/healthcheck as APISIX serves it, plus /v1/healthcheck/pools. */
+  /**
+   * The control API. GET /v1/healthcheck answers as APISIX does: it lists the checkers of routes,
+   * services and upstreams that have `checks` themselves (control/v1.lua@3.15.0:97-110,178-187),
+   * never ai-proxy-multi's, so here it is `{}`. What the harness looks at is its own:
+   * /v1/harness/checkers and /v1/harness/pools (worker 0, or ?worker=k).
+   */
   async handleControl(req: GatewayRequest): Promise<GatewayResponse> {
-    const path = req.path.split("?")[0]!.replace(/\/+$/, "");
+    const [rawPath, query = ""] = req.path.split("?");
+    const path = rawPath!.replace(/\/+$/, "");
     if (req.method.toUpperCase() !== "GET") return jsonResponse(405, { error_msg: "only GET" });
-    if (path === "/v1/healthcheck") return jsonResponse(200, await this.checkers());
-    if (path === "/v1/healthcheck/pools") return jsonResponse(200, await this.pools());
+    if (path === "/v1/healthcheck") return jsonResponse(200, {});
+    if (path === "/v1/harness/checkers" || path === "/v1/harness/pools") {
+      const w = new URLSearchParams(query).get("worker");
+      const worker = w === null ? 0 : Number(w);
+      if (!Number.isInteger(worker) || worker < 0 || worker >= this.workers) return jsonResponse(400, { error_msg: `no worker ${w}: this gateway runs ${this.workers} worker(s), numbered from 0` });
+      return jsonResponse(200, path.endsWith("checkers") ? await this.checkers(worker) : await this.pools(worker));
+    }
     return jsonResponse(404, { error_msg: "not found" });
   }
 
@@ -157,6 +184,21 @@ export class Gateway {
 
   call(c: PluginCall): Promise<PluginCallResult[]> {
     return this.engine.call(c);
+  }
+
+  async etcd(action: EtcdAction): Promise<void> {
+    switch (action) {
+      case "compact":
+        this.config.compactedAt = await compactNow(this.opts.store);
+        return;
+      case "restart":
+        await this.opts.store.restart();
+        return this.config.settle();
+      case "disconnect":
+        return this.config.disconnect();
+      case "reconnect":
+        return this.config.reconnect();
+    }
   }
 
   workerStates(): Promise<WorkerState[]> {

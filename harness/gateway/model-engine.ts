@@ -210,6 +210,7 @@ export function modelVersion(profile: VersionProfile): ModelVersion {
     engine: "model",
     summary: profile.summary,
     serveArgs: ["--engine", "model"],
+    configEtcd: profile.configEtcd,
     profile,
     createEngine: (env) => new ModelEngine(profile, env),
   };

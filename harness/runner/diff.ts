@@ -4,43 +4,15 @@
  * measured rather than assumed.
  */
 import type { GatewayVersion } from "../gateway/engine.ts";
+import { describeSignatureLine, firstDifference, signature, type SignatureLine } from "../gateway/log/signature.ts";
 import type { TargetFactory } from "../targets/target.ts";
 import type { RunResult } from "./result.ts";
 import type { Scenario } from "./scenario.ts";
 import { runSuite } from "./suite.ts";
 
-/** One log line as both engines must agree on it: its second, level and text without what varies. */
-export interface SignatureLine {
-  second: number;
-  level: string;
-  text: string;
-}
-
-const PREFIX = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[\w+\] \d+#\d+: \*\d+ /;
-
-/**
- * The parts of a line that say nothing about behaviour: time, pid and connection number (the
- * prefix), each run's own etcd key prefix, table addresses, the ports mock backends got from
- * the kernel.
- */
-export function normaliseLine(text: string): string {
-  return text
-    .replace(PREFIX, "")
-    .replace(/\/apisix-[0-9a-z-]+\//g, "/apisix/")
-    .replace(/(?:checker@|table: )0x[0-9a-f]+/g, "<table>")
-    .replace(/checker#\d+/g, "<table>")
-    .replace(/127\.0\.0\.1:\d{4,5}\b/g, "127.0.0.1:<port>");
-}
-
-/** The run's warn and error lines (what APISIX logs by default), by second, in a stable order. */
+/** The run's warn and error lines by second (the timeline's log lane), as both engines must agree on them. */
 export function logSignature(run: RunResult): SignatureLine[] {
-  const lines: SignatureLine[] = [];
-  for (const e of run.timeline?.events ?? []) {
-    if (e.lane !== "log" || (e.level !== "warn" && e.level !== "error")) continue;
-    lines.push({ second: Math.floor(e.t / 1000), level: e.level, text: normaliseLine(e.text) });
-  }
-  // Within one second the order of lines depends on pairs() over the pools: compare as a set.
-  return lines.sort((a, b) => a.second - b.second || (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
+  return signature((run.timeline?.events ?? []).flatMap((e) => (e.lane === "log" ? [{ t: e.t, level: e.level, text: e.text }] : [])));
 }
 
 export interface Disagreement {
@@ -57,10 +29,6 @@ export interface Disagreement {
   knownLimit?: string;
 }
 
-function describeLine(l: SignatureLine | undefined): string {
-  return l ? `${l.second}s [${l.level}] ${l.text}` : "(no line)";
-}
-
 function outcomeOf(r: RunResult): string {
   return r.failure ? `${r.outcome}: step ${r.failure.step} ${r.failure.message.split("\n")[0]}` : r.outcome;
 }
@@ -73,13 +41,9 @@ export function compareRuns(model: RunResult, lua: RunResult): Disagreement | un
   }
   const a = logSignature(model);
   const b = logSignature(lua);
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const x = a[i];
-    const y = b[i];
-    if (x && y && x.second === y.second && x.level === y.level && x.text === y.text) continue;
-    return { ...base, kind: "log", model: `${a.length} warn/error lines`, lua: `${b.length} warn/error lines`, first: `model: ${describeLine(x)}\nlua:   ${describeLine(y)}` };
-  }
-  return undefined;
+  const d = firstDifference(a, b);
+  if (!d) return undefined;
+  return { ...base, kind: "log", model: `${a.length} warn/error lines`, lua: `${b.length} warn/error lines`, first: `model: ${describeSignatureLine(d.a)}\nlua:   ${describeSignatureLine(d.b)}` };
 }
 
 /** A disagreement the model is known to have, with the reason (README "Known limits of the model"). */

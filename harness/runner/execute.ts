@@ -1,6 +1,6 @@
 import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
 import { INSTANCE_HEADER } from "../gateway/plugins/ai-proxy-multi/plugin.ts";
-import type { ObservedLogLine, Target } from "../targets/target.ts";
+import { TargetUnsupported, type ObservedLogLine, type Target } from "../targets/target.ts";
 import { interrupted, RunTimeout, untilAborted } from "./abort.ts";
 import type { Expectation, Outcome, RunFailure, RunResult, StepRecord } from "./result.ts";
 import { runJsonChecks } from "./json-checks.ts";
@@ -88,6 +88,10 @@ function receivedMatches(r: ReceivedRequest, a: ReceivedAssertion): boolean {
   return true;
 }
 
+function lastSeq(received: ReceivedRequest[]): number {
+  return received.reduce((m, r) => Math.max(m, r.seq), 0);
+}
+
 /** One received request in a line, for messages. */
 function describeReceived(r: ReceivedRequest): string {
   const headers = Object.entries(r.headers).filter(([k]) => k !== "connection" && k !== "content-length").map(([k, v]) => `${k}: ${v}`).join("; ");
@@ -111,7 +115,11 @@ function describeStep(step: Step): string {
 
 /** Runs one scenario on one target and judges the outcome against the scenario's expectation. */
 export class ScenarioExecution {
-  private readonly marks = new Map<string, number>();
+  /** Each mark's clock time and how many log lines there were when it was set. */
+  /** Per mark: its time, how many log lines and (where assertions need it) the last request received before it. */
+  private readonly marks = new Map<string, { time: number; lines: number; received?: number }>();
+  /** A received assertion counts from a mark: marks then note the requests received so far. */
+  private readonly usesReceived: boolean;
   private readonly startMs: number;
   private readonly expected: Expectation;
 
@@ -121,6 +129,7 @@ export class ScenarioExecution {
   ) {
     this.startMs = ctx.target.now();
     this.expected = expectationFor(scenario, ctx.version);
+    this.usesReceived = scenario.steps.some((s) => s.kind === "assert" && s.assertion.received?.since !== undefined);
   }
 
   async run(): Promise<RunResult> {
@@ -213,7 +222,8 @@ export class ScenarioExecution {
         await t.etcd(step.action);
         return { ...base, summary: `etcd ${step.action}`, ok: true };
       case "mark":
-        this.marks.set(step.name, t.now());
+        // Lines logged after the mark, even at the same instant (a step right after it), count as after it.
+        this.marks.set(step.name, { time: t.now(), lines: (await t.logLines()).length, ...(this.usesReceived ? { received: lastSeq(await t.received()) } : {}) });
         return { ...base, summary: `mark ${step.name}`, ok: true };
       case "dns":
         await t.dns(step.name, step.entries);
@@ -270,8 +280,17 @@ export class ScenarioExecution {
     if (a.log) checks.push(await this.checkLog(a.log));
     if (a.received) checks.push(await this.checkReceived(a.received));
     if (a.checkers || a.pools) {
-      const [checkers, pools] = await Promise.all([this.ctx.target.checkers(), this.ctx.target.pools()]);
-      if (a.checkers) checks.push(await this.checkCheckers(a.checkers, checkers, pools));
+      const [checkers, pools] = await Promise.all([
+        this.ctx.target.checkers().catch((e: unknown) => {
+          if (e instanceof TargetUnsupported) return e;
+          throw e;
+        }),
+        this.ctx.target.pools(),
+      ]);
+      if (a.checkers) {
+        if (checkers instanceof TargetUnsupported) checks.push({ held: false, observed: checkers.message, message: checkers.message });
+        else checks.push(await this.checkCheckers(a.checkers, checkers, pools));
+      }
       if (a.pools) checks.push(this.checkPools(a.pools, pools));
     }
     const held = checks.every((c) => c.held);
@@ -285,13 +304,14 @@ export class ScenarioExecution {
   }
 
   private async checkLog(l: NonNullable<Assertion["log"]>): Promise<Check> {
-    const from = l.since ? this.marks.get(l.since)! : this.startMs;
+    const mark = l.since ? this.marks.get(l.since)! : undefined;
+    const from = mark?.time ?? this.startMs;
     const to = l.within !== undefined ? from + l.within : Infinity;
     const minRank = l.level ? LEVELS.indexOf(l.level) : 0;
     const re = l.matches ? new RegExp(l.matches) : undefined;
     const lines: ObservedLogLine[] = (await this.ctx.target.logLines()).filter(
-      (x) =>
-        x.time > from - (l.since ? 0 : 1) &&
+      (x, i) =>
+        (mark ? i >= mark.lines : x.time >= from) &&
         x.time <= to &&
         LEVELS.indexOf(String(x.level)) >= minRank &&
         (l.contains === undefined || x.text.includes(l.contains)) &&
@@ -310,9 +330,11 @@ export class ScenarioExecution {
   }
 
   private async checkReceived(a: ReceivedAssertion): Promise<Check> {
-    const from = a.since ? this.marks.get(a.since)! : this.startMs;
+    // As for log lines: what arrived after the mark, even at the same instant, is after it.
+    const mark = a.since ? this.marks.get(a.since)! : undefined;
+    const from = mark?.time ?? this.startMs;
     const to = a.within !== undefined ? from + a.within : Infinity;
-    const all = (await this.ctx.target.received()).filter((r) => r.time >= from && r.time <= to);
+    const all = (await this.ctx.target.received()).filter((r) => (mark ? r.seq > mark.received! : r.time >= from) && r.time <= to);
     const matching = all.filter((r) => receivedMatches(r, a));
     const n = matching.length;
     const { held, expected } = judgeCount(n, a, "no request");

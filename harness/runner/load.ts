@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import type { ErrorObject } from "ajv";
 import { isMap, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { BackendMode } from "../backends/backend.ts";
+import type { EtcdAction } from "../gateway/gateway.ts";
 import { PROFILES } from "../gateway/versions/index.ts";
 import { parseDuration } from "./duration.ts";
 import { MAX_DURATION_MS, STEP_KINDS } from "./scenario-schema.ts";
@@ -292,7 +293,7 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
     case "backend":
       return { kind: "backend", line, name: v.name as string, mode: parseMode(src, [...path, kind, "mode"], v.mode) };
     case "etcd":
-      return { kind: "etcd", line, action: value as "restart" | "compact" };
+      return { kind: "etcd", line, action: value as EtcdAction };
     case "mark":
       marks.add(value as string);
       return { kind: "mark", line, name: value as string };

@@ -148,7 +148,7 @@ export const stepSchemas: Record<string, object> = {
     required: ["name", "mode"],
     additionalProperties: false,
   },
-  etcd: { type: "string", enum: ["restart", "compact"] },
+  etcd: { type: "string", enum: ["restart", "compact", "disconnect", "reconnect"] },
   dns: {
     type: "object",
     properties: {

@@ -2,6 +2,7 @@ import type { BackendMode, BackendSpec } from "../backends/backend.ts";
 import type { Injection, PluginCall } from "../gateway/engine.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
 import type { HealthSetting } from "../targets/target.ts";
+import type { EtcdAction } from "../gateway/gateway.ts";
 import type { Expectation } from "./result.ts";
 
 /** A checker or pool entry named the way a scenario author thinks of it: route id and instance index. */
@@ -122,7 +123,7 @@ export type Step =
     }
   | { kind: "wait"; line: number; ms: number }
   | { kind: "backend"; line: number; name: string; mode: BackendMode }
-  | { kind: "etcd"; line: number; action: "restart" | "compact" }
+  | { kind: "etcd"; line: number; action: EtcdAction }
   | { kind: "mark"; line: number; name: string }
   /** `entries`: loopback addresses or backend names, in answer order. */
   | { kind: "dns"; line: number; name: string; entries: string[] }

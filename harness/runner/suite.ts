@@ -39,28 +39,41 @@ export function defaultRunTimeout(scenario: Scenario, realTime: boolean): number
 }
 
 /**
- * Every scenario × version on its own fresh target (own gateway, own key prefix), several at once.
- * Results come back in scenario-then-version order whatever order they finished in.
+ * A scenario that acts on etcd runs alone: compaction and revisions are etcd-wide, so a
+ * concurrent run's compaction would leave a restarted run's watch behind (and make it reload).
+ */
+export function needsEtcdToItself(scenario: Scenario): boolean {
+  return scenario.steps.some((s) => s.kind === "etcd");
+}
+
+/**
+ * Every scenario × version on its own fresh target (own gateway, own key prefix), several at once
+ * (those that act on etcd one at a time, after the others). Results come back in
+ * scenario-then-version order whatever order they finished in.
  */
 export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
   const started = Date.now();
   const jobs = opts.scenarios.flatMap((scenario) => opts.versions.map((version) => ({ scenario, version })));
   const results: (RunResult | undefined)[] = new Array(jobs.length);
-  let next = 0;
   let done = 0;
-  const worker = async (): Promise<void> => {
-    while (next < jobs.length && !opts.signal?.aborted) {
-      const i = next++;
-      const { scenario, version } = jobs[i]!;
-      const result = await runOne(scenario, version, opts, i);
-      if (!result) continue;
-      results[i] = result;
-      done += 1;
-      opts.onRun?.(result, done, jobs.length);
-    }
+  const runBatch = async (indexes: number[], width: number): Promise<void> => {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < indexes.length && !opts.signal?.aborted) {
+        const i = indexes[next++]!;
+        const { scenario, version } = jobs[i]!;
+        const result = await runOne(scenario, version, opts, i);
+        if (!result) continue;
+        results[i] = result;
+        done += 1;
+        opts.onRun?.(result, done, jobs.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(width, indexes.length)) }, worker));
   };
-  const width = Math.max(1, Math.min(opts.concurrency ?? availableParallelism(), jobs.length));
-  await Promise.all(Array.from({ length: width }, worker));
+  const all = jobs.map((_, i) => i);
+  await runBatch(all.filter((i) => !needsEtcdToItself(jobs[i]!.scenario)), opts.concurrency ?? availableParallelism());
+  await runBatch(all.filter((i) => needsEtcdToItself(jobs[i]!.scenario)), 1);
   const runs = results.filter((r): r is RunResult => r !== undefined);
   const suite: SuiteResult = {
     startedAt: new Date(started).toISOString(),

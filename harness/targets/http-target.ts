@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { BackendMode } from "../backends/backend.ts";
-import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
+import type { CheckerView, EtcdAction, PoolsView } from "../gateway/gateway.ts";
 import type { Injection, PluginCall, PluginCallResult } from "../gateway/engine.ts";
 import type { ReceivedRequest } from "../backends/pool.ts";
 import { sleep } from "../gateway/clock/real-clock.ts";
@@ -124,16 +124,21 @@ export class HttpTarget implements Target {
     return parseErrorLog(readFileSync(this.opts.errorLog, "utf8"));
   }
 
+  /**
+   * The harness's own view of the checkers (a serve process). APISIX's /v1/healthcheck never lists
+   * ai-proxy-multi's checkers (control/v1.lua@3.15.0:97-110), so on an external APISIX they are
+   * not observable.
+   */
   async checkers(): Promise<CheckerView[]> {
-    const res = await this.http(this.opts.controlUrl, "GET", "/v1/healthcheck", {});
-    if (res.status !== 200) throw new Error(`GET ${this.opts.controlUrl}/v1/healthcheck answered ${res.status}`);
-    const parsed = JSON.parse(res.body) as CheckerView[] | Record<string, never>;
-    return Array.isArray(parsed) ? parsed : [];
+    if (!this.opts.harnessControl) throw new TargetUnsupported("checkers are not observable on this target: APISIX's GET /v1/healthcheck does not list ai-proxy-multi's checkers");
+    const res = await this.http(this.opts.controlUrl, "GET", "/v1/harness/checkers", {});
+    if (res.status !== 200) throw new Error(`GET ${this.opts.controlUrl}/v1/harness/checkers answered ${res.status}`);
+    return JSON.parse(res.body) as CheckerView[];
   }
 
   async pools(): Promise<PoolsView | undefined> {
     if (!this.opts.harnessControl) return undefined;
-    const res = await this.http(this.opts.controlUrl, "GET", "/v1/healthcheck/pools", {});
+    const res = await this.http(this.opts.controlUrl, "GET", "/v1/harness/pools", {});
     return res.status === 200 ? (JSON.parse(res.body) as PoolsView) : undefined;
   }
 
@@ -143,7 +148,7 @@ export class HttpTarget implements Target {
     if (res.status !== 200) throw new Error(`backend ${name}: ${res.status} ${res.body}`);
   }
 
-  async etcd(action: "restart" | "compact"): Promise<void> {
+  async etcd(action: EtcdAction): Promise<void> {
     if (!this.opts.harnessControl) throw new TargetUnsupported("etcd steps need a target with harness control (serve)");
     const res = await this.http(this.opts.controlUrl, "POST", `/v1/harness/etcd/${action}`, {});
     if (res.status !== 200) throw new Error(`etcd ${action}: ${res.status} ${res.body}`);

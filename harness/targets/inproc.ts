@@ -2,9 +2,8 @@ import { readFileSync } from "node:fs";
 import { LoopbackBackends, SimulatedBackends, type BackendPool } from "../backends/pool.ts";
 import type { BackendMode } from "../backends/backend.ts";
 import { VirtualClock } from "../gateway/clock/virtual-clock.ts";
-import { compactNow } from "../gateway/config/compact-now.ts";
 import type { Store } from "../gateway/config/store.ts";
-import { Gateway } from "../gateway/gateway.ts";
+import { Gateway, type EtcdAction } from "../gateway/gateway.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
 import { Resolver } from "../gateway/resolver/resolver.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
@@ -45,6 +44,7 @@ function resolverFor(hosts: Record<string, string | string[]> | undefined): Reso
 export interface InprocOptions extends TargetSetup {
   version: GatewayVersion;
   store: Store;
+  /** Where this run's keys live in the store (its own namespace on a shared etcd); the gateway shows /apisix. */
   prefix?: string;
   /** Real HTTP backends on loopback (default) or in-memory ones (property runs). */
   network?: "loopback" | "simulated";
@@ -99,7 +99,9 @@ export class InprocTarget implements Target {
         clock,
         transport: backends,
         resolver,
-        prefix: opts.prefix ?? "/apisix",
+        // APISIX is configured with /apisix; the run's keys may live elsewhere in a shared etcd.
+        prefix: "/apisix",
+        storePrefix: opts.prefix ?? "/apisix",
         logLevel: opts.logLevel ?? "warn",
         seed: opts.seed ?? 1,
         workers: opts.workers ?? 1,
@@ -119,8 +121,9 @@ export class InprocTarget implements Target {
 
   async admin(method: string, path: string, body = "", headers: Record<string, string> = {}): Promise<HttpResult> {
     const res = await this.gateway.handleAdmin({ method, path, headers: { "x-api-key": "edd1c9f034335f136f87ad84b625c8f1", ...headers }, body });
-    if (res.revision !== undefined) await this.gateway.config.waitForRevision(res.revision);
-    return result(res);
+    if (res.revision === undefined) return result(res);
+    await this.gateway.config.waitForRevision(res.revision);
+    return { ...result(res), revision: res.revision };
   }
 
   async request(method: string, path: string, headers: Record<string, string>, body: string, worker?: number): Promise<HttpResult> {
@@ -156,14 +159,8 @@ export class InprocTarget implements Target {
     return this.backends.setMode(name, mode);
   }
 
-  async etcd(action: "restart" | "compact"): Promise<void> {
-    if (action === "compact") {
-      await compactNow(this.store);
-      return;
-    }
-    const before = this.gateway.config.reloads;
-    await this.store.restart();
-    await this.gateway.config.waitForReload(before);
+  etcd(action: EtcdAction): Promise<void> {
+    return this.gateway.etcd(action);
   }
 
   async received(): Promise<ReceivedRequest[]> {
@@ -231,6 +228,6 @@ export class InprocFactory {
     const forget = this.forgetPrefix;
     if (forget) opts.afterClose = () => forget(prefix);
     const target = await InprocTarget.create(opts);
-    return { target, prefix };
+    return { target, prefix: target.gateway.prefix };
   }
 }

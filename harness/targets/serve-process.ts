@@ -3,9 +3,8 @@ import { LoopbackBackends } from "../backends/pool.ts";
 import { checkBackendMode, type BackendSpec } from "../backends/backend.ts";
 import { bodyTooLarge, MAX_REQ_BODY } from "../gateway/admin/admin-api.ts";
 import { RealClock } from "../gateway/clock/real-clock.ts";
-import { compactNow } from "../gateway/config/compact-now.ts";
 import type { Store } from "../gateway/config/store.ts";
-import { Gateway } from "../gateway/gateway.ts";
+import { Gateway, type EtcdAction } from "../gateway/gateway.ts";
 import { closeServer, listen } from "../gateway/http-server.ts";
 import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } from "../gateway/http-types.ts";
 import { Resolver } from "../gateway/resolver/resolver.ts";
@@ -138,14 +137,9 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
           return jsonResponse(400, { error_msg: (e as Error).message });
         }
       }
-      const e = /^\/v1\/harness\/etcd\/(restart|compact)$/.exec(path);
+      const e = /^\/v1\/harness\/etcd\/(restart|compact|disconnect|reconnect)$/.exec(path);
       if (e && method === "POST") {
-        if (e[1] === "compact") await compactNow(opts.store);
-        else {
-          const before = gw.config.reloads;
-          await opts.store.restart();
-          await gw.config.waitForReload(before);
-        }
+        await gw.etcd(e[1] as EtcdAction);
         return jsonResponse(200, { ok: true });
       }
       return gw.handleControl(req);

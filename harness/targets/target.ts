@@ -1,6 +1,7 @@
 import type { BackendMode, BackendSpec } from "../backends/backend.ts";
 import type { ReceivedRequest } from "../backends/pool.ts";
 import type { CheckerView, GatewayVersion, Injection, PluginCall, PluginCallResult, PoolsView } from "../gateway/engine.ts";
+import type { EtcdAction } from "../gateway/gateway.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
 import type { TraceEvent } from "../gateway/trace.ts";
 
@@ -9,6 +10,8 @@ export interface HttpResult {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** An Admin API write's store revision, where the target knows it (APISIX's answer does not say). */
+  revision?: number;
 }
 
 export interface ObservedLogLine {
@@ -47,14 +50,14 @@ export interface Target {
   /** The target's clock, ms since the epoch. */
   now(): number;
   logLines(): Promise<ObservedLogLine[]>;
-  /** GET /v1/healthcheck on the control API. */
+  /** The working checkers and their targets (the harness's own view; TargetUnsupported where there is none). */
   checkers(): Promise<CheckerView[]>;
   /** Waiting and working pools (reference gateway only; undefined elsewhere). */
   pools(): Promise<PoolsView | undefined>;
   /** Mock backends the scenario defined. */
   setBackend(name: string, mode: BackendMode): Promise<void>;
   /** etcd actions; targets that cannot do them throw TargetUnsupported. */
-  etcd(action: "restart" | "compact"): Promise<void>;
+  etcd(action: EtcdAction): Promise<void>;
   /** Every request the mock backends received, oldest first. */
   received(): Promise<ReceivedRequest[]>;
   /** A name's addresses from now on; entries are loopback addresses or backend names. */

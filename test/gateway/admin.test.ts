@@ -153,20 +153,37 @@ describe("Admin API as APISIX reads a request", () => {
 });
 
 describe("PATCH merge and revisions", () => {
-  it("objects merge key by key; arrays and other values replace", () => {
-    expect(mergePatch({ a: { b: 1, c: [1, 2] }, d: "x" }, { a: { c: [3] }, d: null, e: 2 })).toEqual({ a: { b: 1, c: [3] }, d: null, e: 2 });
+  it("objects merge key by key; null deletes; arrays, other values and empty objects replace (core.table.merge)", () => {
+    expect(mergePatch({ a: { b: 1, c: [1, 2] }, d: "x", f: {}, g: 1 }, { a: { c: [3] }, d: null, e: 2, f: { h: 1 } })).toEqual({ a: { b: 1, c: [3] }, e: 2, f: { h: 1 }, g: 1 });
   });
 
-  it("PATCH keeps the rest of the route and bumps the revision by one per write", async () => {
-    const put = JSON.parse((await t.admin("PUT", "/apisix/admin/routes/1", ROUTE)).body) as { modifiedIndex: number; createdIndex: number };
-    const patch = JSON.parse((await t.admin("PATCH", "/apisix/admin/routes/1", '{"desc": "trigger config refresh"}')).body) as { modifiedIndex: number; createdIndex: number; value: Record<string, unknown> };
-    expect(patch.modifiedIndex).toBe(put.modifiedIndex + 1);
-    expect(patch.createdIndex).toBe(put.createdIndex);
+  it("PUT and PATCH answer {key, value} as APISIX does; PATCH keeps the rest and bumps the revision by one", async () => {
+    const putRes = await t.admin("PUT", "/apisix/admin/routes/1", ROUTE);
+    const put = JSON.parse(putRes.body) as Record<string, unknown>;
+    expect(Object.keys(put).sort()).toEqual(["key", "value"]);
+    expect(put.key).toBe("/apisix/routes/1");
+    const patchRes = await t.admin("PATCH", "/apisix/admin/routes/1", '{"desc": "trigger config refresh"}');
+    const patch = JSON.parse(patchRes.body) as { key: string; value: Record<string, unknown> };
+    expect(Object.keys(patch).sort()).toEqual(["key", "value"]);
+    expect(patchRes.revision).toBe(putRes.revision! + 1);
     expect(patch.value.desc).toBe("trigger config refresh");
     expect(patch.value.uri).toBe("/ai/*");
-    const got = JSON.parse((await t.admin("GET", "/apisix/admin/routes/1")).body) as { modifiedIndex: number; value: { plugins: { "ai-proxy-multi": { instances: unknown[] } } } };
-    expect(got.modifiedIndex).toBe(patch.modifiedIndex);
+    const got = JSON.parse((await t.admin("GET", "/apisix/admin/routes/1")).body) as { modifiedIndex: number; createdIndex: number; value: { plugins: { "ai-proxy-multi": { instances: unknown[] } } } };
+    expect(got.modifiedIndex).toBe(patchRes.revision);
+    expect(got.createdIndex).toBe(putRes.revision);
     expect(got.value.plugins["ai-proxy-multi"].instances).toHaveLength(2);
+  });
+
+  it("a PATCH with null removes a key, and a PATCH of a sub-path sets just that part", async () => {
+    await t.admin("PUT", "/apisix/admin/routes/1", ROUTE.replace('"uri"', '"desc": "first", "uri"'));
+    const cleared = await t.admin("PATCH", "/apisix/admin/routes/1", '{"desc": null}');
+    expect(cleared.status).toBe(200);
+    expect((JSON.parse(cleared.body) as { value: Record<string, unknown> }).value).not.toHaveProperty("desc");
+    const sub = await t.admin("PATCH", "/apisix/admin/routes/1/desc", '"set through a sub-path"');
+    expect(sub.status).toBe(200);
+    expect((JSON.parse(sub.body) as { value: Record<string, unknown> }).value.desc).toBe("set through a sub-path");
+    const bad = await t.admin("PATCH", "/apisix/admin/routes/1/uri/x", '"no"');
+    expect([bad.status, JSON.parse(bad.body)]).toEqual([400, { error_msg: "invalid sub-path: /uri" }]);
   });
 
   it("every write gives the config cache a new object carrying the new modifiedIndex", async () => {

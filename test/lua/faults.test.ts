@@ -97,16 +97,19 @@ describe.skipIf(skip)(`faults of the lua engine${skip ? ` (skipped: ${skip})` : 
     expect(res.stdout).toMatch(/module 'resty\.not-shimmed' not found: neither APISIX 3\.18\.0\+.*needs\.diff nor the harness's stubs provide it/);
   });
 
-  it("Ctrl-C during a run leaves no luajit process", async () => {
+  it("Ctrl-C during a run leaves no luajit process and no temporary tree", async () => {
     const long = join(dir, "long.yaml");
     writeFileSync(long, SCENARIO.replace("wait: 1s", "wait: 600s"));
+    const before = readdirSync(tmpdir()).filter((d) => d.startsWith("harness-lua-"));
     const diff = patch("slow", "-- a patched tree, so the run has a temporary copy");
     const child = harness(["run", long, "--engine", "lua", "--store", "memory", "--seed", SEED, "--versions", `3.18.0+${diff}`]);
     for (let i = 0; i < 100 && ourWorkers().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(ourWorkers().length).toBeGreaterThan(0);
     child.kill("SIGINT");
-    await child;
+    const res = await child;
+    expect(res.exitCode).toBe(130);
     for (let i = 0; i < 40 && ourWorkers().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(ourWorkers()).toEqual([]);
+    expect(readdirSync(tmpdir()).filter((d) => d.startsWith("harness-lua-") && !before.includes(d))).toEqual([]);
   });
 });

@@ -92,7 +92,7 @@ expect: {default: passes}
 `);
     const run = (await runOn(["3.15.0"], s)).runs[0]!;
     expect(run.failure?.step).toBe(4);
-    expect(run.failure?.message).toContain("working pool is [/apisix-");
+    expect(run.failure?.message).toContain("working pool is [/apisix/routes/1#");
     expect(run.failure?.message).toContain("instances[1]], expected [");
   });
 });

@@ -137,7 +137,7 @@ describe.skipIf(!hasEtcdBinary())("a store that stops answering", () => {
       const t0 = Date.now();
       const err = await target.etcd("restart").then(() => undefined, (e: Error) => e);
       expect(Date.now() - t0).toBeLessThan(7000);
-      expect(err?.message).toMatch(new RegExp(`config cache did not reload within 5000 ms: etcd at 127\\.0\\.0\\.1:${etcd.clientPort} does not answer`));
+      expect(err?.message).toMatch(new RegExp(`the gateway's etcd watch did not come back within 5000 ms: etcd at 127\\.0\\.0\\.1:${etcd.clientPort} does not answer`));
     } finally {
       await target.close();
       await etcd.stop();

@@ -22,7 +22,11 @@ function isObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** PATCH semantics: objects merge key by key, every other value (arrays too) replaces. */
+/**
+ * PATCH semantics, core.table.merge (core/table.lua:173-193@3.15.0): an object merges into an
+ * object key by key; a JSON null deletes the key; anything else replaces, arrays and an empty
+ * object included (merge sees an empty table as an array).
+ */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   return mergeInto(structuredClone(target), structuredClone(patch));
 }
@@ -30,8 +34,35 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 /** Merges an owned copy of the patch into an owned copy of the target (no further cloning). */
 function mergeInto(target: unknown, patch: unknown): unknown {
   if (!isObject(target) || !isObject(patch)) return patch;
-  for (const [k, v] of Object.entries(patch)) target[k] = k in target ? mergeInto(target[k], v) : v;
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete target[k];
+    else {
+      const old = target[k];
+      target[k] = isObject(v) && isObject(old) && Object.keys(old).length > 0 ? mergeInto(old, v) : v;
+    }
+  }
   return target;
+}
+
+/**
+ * PATCH of a sub-path, core.table.patch (core/table.lua:197-226@3.15.0): walk the segments,
+ * creating missing objects, and set the last one to the body; an error names the sub-path that is
+ * not an object.
+ */
+function patchAt(node: Json, subPath: string, value: unknown): { value?: Json; error?: string } {
+  const segs = subPath.split("/");
+  let sub: unknown = node;
+  for (let i = 0; i < segs.length - 1; i++) {
+    const cur = sub as Json;
+    if (cur[segs[i]!] === undefined) cur[segs[i]!] = {};
+    sub = cur[segs[i]!];
+    if (!isObject(sub)) return { error: `invalid sub-path: /${segs.slice(0, i + 1).join("/")}` };
+  }
+  if (!isObject(sub)) return { error: `invalid sub-path: /${subPath}` };
+  const last = segs[segs.length - 1]!;
+  if (last === "") return isObject(value) ? { value } : { error: "invalid configuration" };
+  sub[last] = value;
+  return { value: node };
 }
 
 /**
@@ -103,7 +134,10 @@ export function bodyTooLarge(size: number): GatewayResponse {
 
 export interface AdminOptions {
   store: Store;
+  /** APISIX's etcd.prefix: the keys its answers name. */
   prefix: string;
+  /** Where the keys live in the store (default: prefix). */
+  storePrefix?: string;
   clock: Clock;
   apiKey?: string;
   /** The engine's check of a plugin conf (the real check_schema on the lua engine). */
@@ -126,7 +160,13 @@ export class AdminApi {
 
   constructor(private readonly opts: AdminOptions) {}
 
+  /** The store key of a route. */
   private key(id: string): string {
+    return `${this.opts.storePrefix ?? this.opts.prefix}/routes/${id}`;
+  }
+
+  /** The key as APISIX names it in its answers. */
+  private shownKey(id: string): string {
     return `${this.opts.prefix}/routes/${id}`;
   }
 
@@ -158,16 +198,18 @@ export class AdminApi {
     const size = Buffer.byteLength(req.body);
     if (size > MAX_REQ_BODY) return bodyTooLarge(size);
     const path = normalizePath(req.path.split("?")[0]!)!.replace(/\/+$/, "");
-    const m = /^\/apisix\/admin\/routes(?:\/([^/]+))?$/.exec(path);
+    const m = /^\/apisix\/admin\/routes(?:\/([^/]+)(?:\/(.+))?)?$/.exec(path);
     if (!m) return jsonResponse(404, { error_msg: "not found" });
     const id = m[1];
+    const subPath = m[2];
     const method = req.method.toUpperCase();
     try {
+      if (method === "PATCH" && id) return await this.patch(id, req.body, subPath);
+      if (subPath !== undefined) return jsonResponse(404, { error_msg: "not found" });
       if (method === "GET") return id ? await this.get(id) : await this.list();
       if (method === "DELETE" && id) return await this.remove(id);
       if (method === "PUT") return await this.put(id, req.body);
       if (method === "POST" && !id) return await this.put(undefined, req.body, true);
-      if (method === "PATCH" && id) return await this.patch(id, req.body);
     } catch (e) {
       // The store failing is a 503 with its message (apisix/admin/resource.lua:169-172@3.15.0 and
       // every other etcd call there); anything else is a bug of ours: 500, not a store outage.
@@ -177,7 +219,7 @@ export class AdminApi {
     return jsonResponse(405, { error_msg: `method ${method} not allowed on ${path}` });
   }
 
-  private parseBody(body: string): { value?: Json; error?: GatewayResponse } {
+  private parseBody(body: string, anyValue = false): { value?: Json; error?: GatewayResponse } {
     if (body.trim() === "") return { error: jsonResponse(400, { error_msg: "invalid request body: empty request body" }) };
     // An unparsable body is answered 400 with the body echoed (apisix/admin/init.lua:211-217@3.15.0).
     const deep = tooDeep(body);
@@ -188,8 +230,8 @@ export class AdminApi {
     } catch (e) {
       return { error: jsonResponse(400, { error_msg: `invalid request body: ${(e as Error).message}`, req_body: body }) };
     }
-    if (!isObject(value)) return { error: jsonResponse(400, { error_msg: "invalid request body: expected a JSON object" }) };
-    return { value };
+    if (!anyValue && !isObject(value)) return { error: jsonResponse(400, { error_msg: "invalid request body: expected a JSON object" }) };
+    return { value: value as Json };
   }
 
   /** Validate a whole route, filling defaults (the plugins' too); returns the error message or undefined. */
@@ -214,9 +256,9 @@ export class AdminApi {
     const text = JSON.stringify(value);
     const revision = await this.opts.store.put(this.key(id), text);
     this.written.set(this.key(id), { text, createTime: value.create_time });
-    const createdIndex = existing?.createRevision ?? revision;
-    // The stored text is reused for the answer rather than serialising the route twice.
-    const body = `{"key":${JSON.stringify(this.key(id))},"value":${text},"modifiedIndex":${revision},"createdIndex":${createdIndex}}`;
+    // APISIX answers {key, value} (core/etcd.lua set :455-463@3.15.0, the v3 adapter lifting
+    // node); the revision is not in the answer. The stored text is reused for it.
+    const body = `{"key":${JSON.stringify(this.shownKey(id))},"value":${text}}`;
     return { status: existing ? 200 : 201, headers: { "content-type": "application/json" }, body, revision };
   }
 
@@ -242,15 +284,22 @@ export class AdminApi {
     return this.write(id, rest, existing, typeof createTime === "number" ? createTime : undefined);
   }
 
-  private async patch(id: string, body: string): Promise<GatewayResponse> {
-    const { value, error } = this.parseBody(body);
+  private async patch(id: string, body: string, subPath?: string): Promise<GatewayResponse> {
+    const { value, error } = this.parseBody(body, subPath !== undefined);
     if (error) return error;
     const existing = await this.opts.store.get(this.key(id));
     if (!existing) return jsonResponse(404, { error_msg: `route ${id} not found` });
     const stored = JSON.parse(existing.value) as Json;
     const createTime = stored.create_time;
-    // Both sides were just parsed from JSON and belong to this call: merge in place, no clones.
-    const merged = mergeInto(stored, value) as Json;
+    let merged: Json;
+    if (subPath !== undefined) {
+      const patched = patchAt(stored, subPath, value);
+      if (patched.error) return jsonResponse(400, { error_msg: patched.error });
+      merged = patched.value!;
+    } else {
+      // Both sides were just parsed from JSON and belong to this call: merge in place, no clones.
+      merged = mergeInto(stored, value) as Json;
+    }
     if (merged.id !== undefined && String(merged.id) !== id) return jsonResponse(400, { error_msg: "wrong route id" });
     return this.write(id, merged, existing, typeof createTime === "number" ? createTime : undefined);
   }
@@ -258,18 +307,19 @@ export class AdminApi {
   private async get(id: string): Promise<GatewayResponse> {
     const kv = await this.opts.store.get(this.key(id));
     if (!kv) return jsonResponse(404, { error_msg: `route ${id} not found` });
-    return jsonResponse(200, { key: kv.key, value: JSON.parse(kv.value), modifiedIndex: kv.modRevision, createdIndex: kv.createRevision });
+    return jsonResponse(200, { key: this.shownKey(id), value: JSON.parse(kv.value), modifiedIndex: kv.modRevision, createdIndex: kv.createRevision });
   }
 
   private async list(): Promise<GatewayResponse> {
-    const { kvs } = await this.opts.store.range(`${this.opts.prefix}/routes/`);
-    return jsonResponse(200, { total: kvs.length, list: kvs.map((kv) => ({ key: kv.key, value: JSON.parse(kv.value), modifiedIndex: kv.modRevision, createdIndex: kv.createRevision })) });
+    const base = this.key("");
+    const { kvs } = await this.opts.store.range(base);
+    return jsonResponse(200, { total: kvs.length, list: kvs.map((kv) => ({ key: this.shownKey(kv.key.slice(base.length)), value: JSON.parse(kv.value), modifiedIndex: kv.modRevision, createdIndex: kv.createRevision })) });
   }
 
   private async remove(id: string): Promise<GatewayResponse> {
     const revision = await this.opts.store.delete(this.key(id));
     this.written.delete(this.key(id));
     if (revision === undefined) return jsonResponse(404, { error_msg: `route ${id} not found` });
-    return jsonResponse(200, { deleted: "1", key: this.key(id) }, { revision });
+    return jsonResponse(200, { deleted: "1", key: this.shownKey(id) }, { revision });
   }
 }

@@ -21,18 +21,56 @@ export interface ConfigItem {
   raw: string;
 }
 
+/**
+ * What APISIX's core/config_etcd.lua does at a version where it can be told from outside: the
+ * line of each log call the harness reproduces, and whether a full reload keeps the objects whose
+ * modifiedIndex did not change (3.18.0's load_full_data, config_etcd.lua@3.18.0:611-626).
+ */
+export interface ConfigEtcdBehaviour {
+  reloadKeepsUnchanged: boolean;
+  lines: {
+    /** log.warn("watch canceled by etcd, res: ", ...) in do_run_watch */
+    canceled: number;
+    /** log.error("etcd compacted, compact_revision=", ...) */
+    compacted: number;
+    /** log.error("received smaller revision, ...") */
+    smallerRevision: number;
+    /** log.error("waitdir [", key, "] err: ", err, ", will read the configuration again via readdir") in sync_data */
+    readdir: number;
+    /** log.error("watchdir err: ", err) */
+    watchdirErr: number;
+  };
+}
+
+/** config_etcd.lua@3.15.0 (3.16.0 has the same lines). */
+export const CONFIG_ETCD_3_15: ConfigEtcdBehaviour = { reloadKeepsUnchanged: false, lines: { canceled: 251, compacted: 254, smallerRevision: 295, readdir: 705, watchdirErr: 204 } };
+
 /** What changed in the cache, for an engine that builds config objects of its own. */
 export type ConfigChange =
   | { kind: "put"; item: ConfigItem }
   | { kind: "delete"; key: string }
-  | { kind: "reload"; items: ConfigItem[] };
+  /** `kept`: keys whose objects survived the reload (3.18.0 keeps those whose modifiedIndex is unchanged). */
+  | { kind: "reload"; items: ConfigItem[]; kept: string[] };
 
 const RESOURCE_TYPES = new Set(["routes", "services", "upstreams", "stream_routes"]);
+const FILE = "config_etcd.lua";
+
+export interface ConfigCacheOptions {
+  store: Store;
+  /** Where this gateway's keys live in the store (a run's own namespace on a shared etcd). */
+  storePrefix: string;
+  /** The prefix APISIX is configured with (etcd.prefix), as every key it shows carries it. */
+  prefix: string;
+  log: ErrorLog;
+  behaviour: ConfigEtcdBehaviour;
+}
 
 /**
- * The gateway's view of `<prefix>/routes/`, fed by a store watch like APISIX's config_etcd: each
- * put builds a brand-new object from the stored JSON (runtime fields on the old one are gone), a
- * broken watch triggers a full reload that rebuilds every object.
+ * The gateway's view of `<prefix>/routes/`, fed by a store watch as APISIX's core/config_etcd.lua
+ * is: each change builds a brand-new object from the stored JSON (runtime fields on the old one
+ * are gone). A broken watch resumes from the next revision and reloads nothing; only a watch
+ * that fell behind a compaction, or a revision that went backwards, makes it read everything again
+ * (config_etcd.lua@3.15.0:243-300 and sync_data :665-705).
  */
 export class ConfigCache {
   private readonly items = new Map<string, ConfigItem>();
@@ -44,21 +82,46 @@ export class ConfigCache {
   private applied = 0;
   private waiters: { rev: number; resolve: () => void }[] = [];
   private stopped = false;
+  /** The gateway's connection to etcd is cut (etcd: disconnect) until reconnect(). */
+  private cut = false;
   private resyncing: Promise<void> | undefined;
+  /** A break reported while a resync was under way. */
+  private brokenAgain: string | undefined;
   private readonly listeners: ((change: ConfigChange) => void)[] = [];
-  /** Why the last reload attempt failed (cleared by a successful one). */
-  private lastReloadError: string | undefined;
+  /** Why the last resync attempt failed (cleared by a successful one). */
+  private lastResyncError: string | undefined;
   /** How many full reloads happened (the first load counts). */
   reloads = 0;
+  /** How many times the watch was re-established without a reload. */
+  resumes = 0;
+  /** The revision etcd was last compacted at, when the harness did it (etcd 3.4's cancel does not say). */
+  compactedAt: number | undefined;
 
-  constructor(
-    private readonly store: Store,
-    readonly prefix: string,
-    private readonly log: ErrorLog,
-  ) {}
+  constructor(private readonly opts: ConfigCacheOptions) {}
+
+  get prefix(): string {
+    return this.opts.prefix;
+  }
+
+  private get store(): Store {
+    return this.opts.store;
+  }
+
+  private get log(): ErrorLog {
+    return this.opts.log;
+  }
 
   get routesPrefix(): string {
-    return `${this.prefix}/routes/`;
+    return `${this.opts.prefix}/routes/`;
+  }
+
+  private get storeRoutes(): string {
+    return `${this.opts.storePrefix}/routes/`;
+  }
+
+  /** A store key as APISIX names it (its configured prefix instead of the run's namespace). */
+  private viewKey(storeKey: string): string {
+    return this.opts.prefix + storeKey.slice(this.opts.storePrefix.length);
   }
 
   get appliedRevision(): number {
@@ -80,7 +143,7 @@ export class ConfigCache {
 
   /** Resolve once the cache has applied every change up to `rev`. */
   waitForRevision(rev: number, timeoutMs = 5000): Promise<void> {
-    if (this.applied >= rev || this.stopped) return Promise.resolve();
+    if (this.applied >= rev || this.stopped || this.cut) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.resolve !== done);
@@ -138,27 +201,38 @@ export class ConfigCache {
   }
 
   private toItem(kv: KeyValue): ConfigItem | undefined {
+    const key = this.viewKey(kv.key);
     try {
-      return { key: kv.key, value: JSON.parse(kv.value) as RouteValue, modifiedIndex: kv.modRevision, createdIndex: kv.createRevision, raw: kv.value };
+      return { key, value: JSON.parse(kv.value) as RouteValue, modifiedIndex: kv.modRevision, createdIndex: kv.createRevision, raw: kv.value };
     } catch {
-      this.log.write("error", { file: "core/config_etcd.lua", line: 460, fn: "load_full_data" }, `failed to decode ${kv.key}: invalid JSON`, "init_worker_by_lua*");
+      this.log.write("error", { file: FILE, line: 540, fn: "load_full_data" }, `failed to decode ${key}: invalid JSON`, "ngx.timer");
       return undefined;
     }
   }
 
+  /** load_full_data: every object new, or (3.18.0) kept where its modifiedIndex did not change. */
   private async reload(): Promise<void> {
-    const { kvs, revision } = await this.store.range(this.routesPrefix);
+    const { kvs, revision } = await this.store.range(this.storeRoutes);
+    const previous = new Map(this.items);
+    const kept: string[] = [];
     this.items.clear();
     this.sorted = undefined;
     for (const kv of kvs) {
-      const item = this.toItem(kv);
-      if (item) this.items.set(kv.key, item);
+      const old = previous.get(this.viewKey(kv.key));
+      const keep = this.opts.behaviour.reloadKeepsUnchanged && old?.modifiedIndex === kv.modRevision;
+      const item = keep ? old : this.toItem(kv);
+      if (keep) kept.push(old.key);
+      if (item) this.items.set(item.key, item);
     }
     this.reloads += 1;
-    this.emit({ kind: "reload", items: [...this.items.values()] });
+    this.emit({ kind: "reload", items: [...this.items.values()], kept });
     this.setApplied(revision);
-    if (this.stopped) return;
-    this.watch = await this.store.watch(this.routesPrefix, revision + 1, {
+    await this.watchFrom(revision + 1);
+  }
+
+  private async watchFrom(revision: number): Promise<void> {
+    if (this.stopped || this.cut) return;
+    this.watch = await this.store.watch(this.storeRoutes, revision, {
       onBatch: (batch) => this.apply(batch),
       onBroken: (reason) => this.onBroken(reason),
     });
@@ -171,13 +245,14 @@ export class ConfigCache {
       if (ev.type === "put") {
         const item = this.toItem(ev.kv);
         if (item) {
-          this.items.set(ev.kv.key, item);
+          this.items.set(item.key, item);
           this.emit({ kind: "put", item });
         }
         top = Math.max(top, ev.kv.modRevision);
       } else {
-        this.items.delete(ev.key);
-        this.emit({ kind: "delete", key: ev.key });
+        const key = this.viewKey(ev.key);
+        this.items.delete(key);
+        this.emit({ kind: "delete", key });
         top = Math.max(top, ev.modRevision);
       }
     }
@@ -185,38 +260,85 @@ export class ConfigCache {
   }
 
   private onBroken(reason: string): void {
-    if (this.stopped || this.resyncing) return;
+    if (this.stopped) return;
     this.watch = undefined;
-    this.log.write("warn", { file: "core/config_etcd.lua", line: 690, fn: "sync_data" }, `watch of ${this.routesPrefix} broken (${reason}), reloading all`, "ngx.timer");
-    this.resyncing = this.reloadUntilDone().finally(() => {
+    // A watch re-created during a resync may break at once (compacted): handle it right after.
+    if (this.resyncing) {
+      this.brokenAgain = reason;
+      return;
+    }
+    this.resyncing = this.resync(reason).finally(() => {
       this.resyncing = undefined;
+      const again = this.brokenAgain;
+      this.brokenAgain = undefined;
+      if (again !== undefined) this.onBroken(again);
     });
   }
 
-  /** Like config_etcd's sync loop: keep trying a full reload (the store may still be coming back). */
-  private async reloadUntilDone(): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
+  /**
+   * config_etcd's watch loop after a broken stream: watch again from the next revision (nothing
+   * reloads); when etcd says that revision was compacted, or its revision went backwards, read
+   * everything again. Retries while the store does not answer, as APISIX does every few seconds.
+   */
+  private async resync(reason: string): Promise<void> {
+    const lines = this.opts.behaviour.lines;
+    const ctx = "ngx.timer";
+    for (let attempt = 0; !this.stopped && !this.cut; attempt++) {
       try {
-        await this.reload();
-        this.lastReloadError = undefined;
+        // etcd refuses a watch from a compacted revision; asking first makes that answer part of
+        // the resync, rather than a cancel arriving some time after the watch seemed to take.
+        if (reason === "compacted" || (await this.store.isCompacted(this.applied + 1))) {
+          const at = this.compactedAt ?? "?";
+          this.log.write("warn", { file: FILE, line: lines.canceled }, `watch canceled by etcd, res: {result = {canceled = true, compact_revision = "${at}"}}`, ctx);
+          this.log.write("error", { file: FILE, line: lines.compacted }, `etcd compacted, compact_revision=${at}`, ctx);
+          this.log.write("error", { file: FILE, line: lines.readdir, fn: "sync_data" }, "waitdir [/routes] err: compacted, will read the configuration again via readdir", ctx);
+          await this.reload();
+        } else {
+          const revision = await this.store.revision();
+          if (revision < this.applied) {
+            this.log.write("error", { file: FILE, line: lines.smallerRevision }, `received smaller revision, rev=${revision}, watch_ctx.rev=${this.applied + 1}. etcd may be restarted. resyncing....`, ctx);
+            this.log.write("error", { file: FILE, line: lines.readdir, fn: "sync_data" }, "waitdir [/routes] err: restarted, will read the configuration again via readdir", ctx);
+            await this.reload();
+          } else {
+            await this.watchFrom(this.applied + 1);
+            this.resumes += 1;
+          }
+        }
+        this.lastResyncError = undefined;
         return;
       } catch (e) {
-        this.lastReloadError = (e as Error).message;
-        this.log.write("error", { file: "core/config_etcd.lua", line: 700, fn: "sync_data" }, `failed to reload ${this.routesPrefix}: ${(e as Error).message}`, "ngx.timer");
+        this.lastResyncError = (e as Error).message;
+        if (attempt === 0) this.log.write("error", { file: FILE, line: lines.watchdirErr }, `watchdir err: ${(e as Error).message}`, ctx);
         await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
       }
     }
   }
 
-  /**
-   * Resolve once more than `after` full reloads have completed (after an etcd restart). Gives up
-   * after timeoutMs even while a reload keeps retrying (a store that stopped answering), saying why.
-   */
-  async waitForReload(after: number, timeoutMs = 5000): Promise<void> {
+  /** The gateway loses its connection to etcd (the Admin API keeps writing): no events arrive. */
+  async disconnect(): Promise<void> {
+    this.cut = true;
+    const w = this.watch;
+    this.watch = undefined;
+    await w?.cancel();
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+  }
+
+  /** The connection comes back: the watch resumes from where it stopped (or learns it was compacted). */
+  async reconnect(): Promise<void> {
+    this.cut = false;
+    await this.settle(() => this.onBroken("reconnect"));
+  }
+
+  /** After a restart or a reconnect: resolve once the watch is back (or everything was reloaded). */
+  async settle(trigger: () => void = () => undefined, timeoutMs = 5000): Promise<void> {
+    trigger();
     const deadline = Date.now() + timeoutMs;
-    while (this.reloads <= after || this.resyncing) {
+    // A broken watch is reported asynchronously: give it a moment to arrive.
+    await new Promise((r) => setTimeout(r, 0));
+    while (this.resyncing || (!this.watch && !this.stopped && !this.cut)) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`config cache did not reload within ${timeoutMs} ms${this.lastReloadError ? `: ${this.lastReloadError}` : ""}`);
+      if (left <= 0) throw new Error(`the gateway's etcd watch did not come back within ${timeoutMs} ms${this.lastResyncError ? `: ${this.lastResyncError}` : ""}`);
       let timer: NodeJS.Timeout | undefined;
       const tick = new Promise<void>((r) => (timer = setTimeout(r, this.resyncing ? left : 5)));
       await Promise.race([this.resyncing ?? tick, tick]);

@@ -185,6 +185,11 @@ export class MemoryStore implements Store {
     }
   }
 
+  async isCompacted(revision: number): Promise<boolean> {
+    this.assertOpen();
+    return revision < this.compactRev;
+  }
+
   async revision(): Promise<number> {
     this.assertOpen();
     return this.rev;

@@ -36,8 +36,9 @@ export interface Watch {
 export interface WatchHandlers {
   onBatch(batch: WatchBatch): void;
   /**
-   * The watch broke (store restarted, revision compacted, connection lost). The consumer must
-   * reload everything with `range` and watch again, as APISIX's config_etcd does.
+   * The watch broke (store restarted, connection lost, revision compacted). The consumer watches
+   * again from the next revision, as APISIX's config_etcd does; `compacted` means that revision
+   * is gone, and the consumer must read everything again.
    */
   onBroken(reason: string): void;
 }
@@ -61,6 +62,8 @@ export interface Store {
   compact(revision: number): Promise<void>;
   /** The current revision. */
   revision(): Promise<number>;
+  /** Whether a watch from this revision would be refused as compacted (its history is gone). */
+  isCompacted(revision: number): Promise<boolean>;
   /**
    * Simulate an etcd restart as the gateway sees it: every open watch breaks and must resync.
    * Data is kept.

@@ -1,5 +1,7 @@
 import type { TimerHandle } from "../clock/clock.ts";
-import type { ConfigChange, ConfigItem } from "../config/config-cache.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CONFIG_ETCD_3_15, type ConfigChange, type ConfigEtcdBehaviour, type ConfigItem } from "../config/config-cache.ts";
 import {
   LuaRequestError,
   type CheckerView,
@@ -202,7 +204,7 @@ export class LuaEngine implements Engine {
     const item = (i: ConfigItem) => ({ key: i.key, value: i.raw, modifiedIndex: i.modifiedIndex, createdIndex: i.createdIndex });
     const payload =
       change.kind === "reload"
-        ? { reload: change.items.map(item) }
+        ? { reload: change.items.map(item), kept: change.kept }
         : change.kind === "put"
           ? { ops: [{ op: "put", ...item(change.item) }] }
           : { ops: [{ op: "delete", key: change.key }] };
@@ -297,6 +299,31 @@ export class LuaEngine implements Engine {
   }
 }
 
+/**
+ * How the tree's own core/config_etcd.lua follows etcd, read from its source: the lines of the log
+ * calls the world reproduces, and whether load_full_data keeps unchanged objects (3.18.0+).
+ */
+export function configEtcdOf(tree: LuaTree): ConfigEtcdBehaviour {
+  const file = join(tree.apisixRoot, "apisix/core/config_etcd.lua");
+  if (!existsSync(file)) return CONFIG_ETCD_3_15;
+  const lines = readFileSync(file, "utf8").split("\n");
+  const lineOf = (needle: string, fallback: number): number => {
+    const i = lines.findIndex((l) => l.includes(needle));
+    return i >= 0 ? i + 1 : fallback;
+  };
+  const base = CONFIG_ETCD_3_15.lines;
+  return {
+    reloadKeepsUnchanged: lines.some((l) => /prev_item\.modifiedIndex == item\.modifiedIndex/.test(l)),
+    lines: {
+      canceled: lineOf('"watch canceled by etcd, res: "', base.canceled),
+      compacted: lineOf('"etcd compacted, compact_revision="', base.compacted),
+      smallerRevision: lineOf('"received smaller revision, rev="', base.smallerRevision),
+      readdir: lineOf('", will read the configuration again via readdir"', base.readdir),
+      watchdirErr: lineOf('"watchdir err: "', base.watchdirErr),
+    },
+  };
+}
+
 /** APISIX's Lua at a source as a version under test. */
 export function luaVersion(tree: LuaTree, sources: LuaSources): GatewayVersion & { tree: LuaTree } {
   const runtime = luaRuntime();
@@ -305,6 +332,7 @@ export function luaVersion(tree: LuaTree, sources: LuaSources): GatewayVersion &
     engine: "lua",
     summary: `APISIX's Lua from ${tree.origin}`,
     serveArgs: ["--engine", "lua", "--apisix", sources.apisix, "--lua-deps", sources.luaDeps],
+    configEtcd: configEtcdOf(tree),
     tree,
     createEngine: (env) => new LuaEngine(tree, runtime, env),
   };

@@ -1,5 +1,6 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { spawnOwned, type OwnedProcess } from "../../proc/index.ts";
 
 /** The Lua side of the protocol lives here (main.lua and the shim modules). */
 export const RUNTIME_DIR = fileURLToPath(new URL("./runtime/", import.meta.url));
@@ -54,6 +55,7 @@ const TRACE = process.env.HARNESS_LUA_TRACE === "1";
  * its calls into the harness); each reply says when the worker next needs the clock.
  */
 export class LuaWorker {
+  private readonly owned: OwnedProcess;
   private readonly child: ChildProcess;
   private buffer = "";
   private stderr = "";
@@ -66,8 +68,10 @@ export class LuaWorker {
 
   constructor(private readonly spec: WorkerSpawn) {
     const [cmd, ...args] = spec.argv;
-    this.child = spawn(cmd!, args, { env: spec.env, stdio: ["pipe", "pipe", "pipe"] });
-    this.setRef(false);
+    // An owned process group: a Ctrl-C reaches the harness, which stops workers in its own
+    // order, and the reaper stops them if the harness dies (a worker also exits on stdin EOF).
+    this.owned = spawnOwned(cmd!, args, { env: spec.env, stdio: ["pipe", "pipe", "pipe"], keepAlive: false });
+    this.child = this.owned.child;
     this.child.stdout!.setEncoding("utf8");
     this.child.stdout!.on("data", (chunk: string) => this.onData(chunk));
     this.child.stderr!.setEncoding("utf8");
@@ -192,17 +196,17 @@ export class LuaWorker {
   }
 
   private kill(): void {
-    if (!this.exited) this.child.kill("SIGKILL");
+    this.owned.signal("SIGKILL");
   }
 
-  /** Close stdin (the worker exits on EOF); kill it if it lingers. */
+  /** Close stdin (the worker exits on EOF); stop its group if it lingers. */
   async close(): Promise<void> {
-    if (this.exited) return;
-    const gone = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
-    this.child.stdin!.end();
-    const timer = setTimeout(() => this.kill(), 2000);
-    await gone;
-    clearTimeout(timer);
+    if (!this.exited) {
+      this.child.stdin!.end();
+      const timer = new Promise<void>((r) => setTimeout(r, 2000).unref());
+      await Promise.race([this.owned.exited, timer]);
+    }
+    await this.owned.stop(500);
   }
 }
 

@@ -1,3 +1,4 @@
+import type { ConfigEtcdBehaviour } from "../config/config-cache.ts";
 import type { ManagerBehaviour } from "../healthcheck/behaviour.ts";
 import type { ConstructUpstream } from "../plugins/ai-proxy-multi/construct-upstream.ts";
 import type { EndpointParser } from "../plugins/ai-proxy-multi/endpoint.ts";
@@ -24,4 +25,6 @@ export interface VersionProfile {
   pickerHealthKey: PickerHealthKey;
   /** healthcheck_manager.lua. */
   manager: ManagerBehaviour;
+  /** core/config_etcd.lua: its log lines and how a full reload treats unchanged objects. */
+  configEtcd: ConfigEtcdBehaviour;
 }

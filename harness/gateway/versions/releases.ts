@@ -1,3 +1,4 @@
+import { CONFIG_ETCD_3_15 } from "../config/config-cache.ts";
 import type { ManagerBehaviour } from "../healthcheck/behaviour.ts";
 import {
   checksAsConfigured,
@@ -37,6 +38,7 @@ export const v3_15_0: VersionProfile = {
   constructUpstream: constructFromRuntimeOnly(singleNode, checksAsConfigured, NIL_INSTANCE_LINE),
   pickerHealthKey: statusVerSum,
   manager: unguardedManager({ createIndex: 184, workingIndex: 242, createFailed: 278, workingFailed: 292, releaseExisting: 201, releaseChecker: 260 }),
+  configEtcd: CONFIG_ETCD_3_15,
 };
 
 export const v3_16_0: VersionProfile = {
@@ -55,6 +57,8 @@ export const v3_17_0: VersionProfile = {
   constructUpstream: constructResolvingInPlace(multiNode, checksWithAuth(() => "?")),
   pickerHealthKey: statusVerSum,
   manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288, releaseExisting: 197, releaseChecker: 256 }),
+  // config_etcd.lua@3.17.0:263,266,307,717,216
+  configEtcd: { reloadKeepsUnchanged: false, lines: { canceled: 263, compacted: 266, smallerRevision: 307, readdir: 717, watchdirErr: 216 } },
 };
 
 export const v3_18_0: VersionProfile = {
@@ -73,4 +77,6 @@ export const v3_18_0: VersionProfile = {
     targetNotFoundIsUsable: true,
     probeHostFromDomain: true,
   },
+  // config_etcd.lua@3.18.0:248,251,292,759,207; load_full_data keeps unchanged objects (:611-626)
+  configEtcd: { reloadKeepsUnchanged: true, lines: { canceled: 248, compacted: 251, smallerRevision: 292, readdir: 759, watchdirErr: 207 } },
 };

@@ -2,6 +2,7 @@
  * The lifecycle model (what the configuration is, what was asked of the gateway and when) and
  * the "real" side (the gateway under test plus what the invariants remember between steps).
  */
+import type { EtcdAction } from "../../gateway/gateway.ts";
 import type { Instance } from "../../gateway/plugins/ai-proxy-multi/types.ts";
 import type { InprocTarget } from "../../targets/inproc.ts";
 import type { BackendName } from "./world.ts";
@@ -47,7 +48,7 @@ export type RecordedStep =
   | { kind: "request"; method: "POST"; path: string; body: unknown; status: number }
   | { kind: "wait"; ms: number }
   | { kind: "backend"; name: BackendName; mode: "healthy" | "down" }
-  | { kind: "etcd"; action: "restart" };
+  | { kind: "etcd"; action: EtcdAction };
 
 /** One line per step, e.g. `PATCH /apisix/admin/routes/1 {"desc":"x"}`, `advance 3000 ms`. */
 export function describeStep(s: RecordedStep): string {

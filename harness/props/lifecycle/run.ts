@@ -79,6 +79,8 @@ export interface LifecycleVerdict {
 
 export interface LifecycleTrace {
   steps: RecordedStep[];
+  /** The gateway's log lines, `t` in ms since the sequence started. */
+  log?: { t: number; level: string; text: string }[];
   violation?: Violation;
   /** Anything else the replay threw (an Admin API refusal would be a generator bug). */
   error?: string;
@@ -101,7 +103,7 @@ async function newWorld(version: GatewayVersion, store?: () => Store, seed = 1):
   const kv = own ? new MemoryStore("lifecycle in-memory store") : store();
   const prefix = own ? "/apisix" : `/lifecycle-${process.pid}-${Date.now().toString(36)}-${++prefixSeq}`;
   const target = await InprocTarget.create({ version, seed, store: kv, prefix, backends: lifecycleBackends(), hosts: LIFECYCLE_HOSTS, network: "simulated" });
-  const real: LifecycleReal = { target, prefix, modifiedIndex: new Map(), logCursor: 0, seen: new Map(), steps: [] };
+  const real: LifecycleReal = { target, prefix: target.gateway.prefix, modifiedIndex: new Map(), logCursor: 0, seen: new Map(), steps: [] };
   return {
     model: initialModel(),
     real,
@@ -116,6 +118,7 @@ async function newWorld(version: GatewayVersion, store?: () => Store, seed = 1):
 export async function replay(subject: LifecycleSubject, cmds: Iterable<Cmd>, store?: () => Store, seed = 1): Promise<LifecycleTrace> {
   const world = await newWorld(asVersion(subject), store, seed);
   const trace: LifecycleTrace = { steps: world.real.steps };
+  const start = world.real.target.now();
   try {
     for (const c of cmds) {
       if (!c.check(world.model)) continue;
@@ -125,6 +128,7 @@ export async function replay(subject: LifecycleSubject, cmds: Iterable<Cmd>, sto
     if (e instanceof LifecycleViolation) trace.violation = e.violation;
     else trace.error = (e as Error).message;
   } finally {
+    trace.log = world.real.target.gateway.log.lines.map((l) => ({ t: l.time - start, level: l.level, text: l.text }));
     await world.close();
   }
   return trace;

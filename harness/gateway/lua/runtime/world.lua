@@ -4,7 +4,6 @@
 -- events between workers).
 local ipc = require("ipc")
 local sched = require("sched")
-local codec = require("codec")
 
 local W = {}
 
@@ -139,28 +138,30 @@ local function delete_item(key)
     s.conf_version = s.conf_version + 1
 end
 
--- Apply watch events (or a full reload) in a timer thread, as config_etcd's sync does.
+-- Apply watch events (or a full reload) in a timer thread, as config_etcd's sync does. A reload
+-- rebuilds every object but those the harness says survived it (`kept`: 3.18.0 keeps the objects
+-- whose modifiedIndex did not change).
 function W.apply_config(msg)
     sched.spawn("timer", nil, function()
         if msg.reload then
-            for rtype, s in pairs(stores) do
-                local keep = {}
-                for _, item in ipairs(s.values) do keep[item.key] = item end
+            local kept = {}
+            for _, key in ipairs(msg.kept or {}) do kept[key] = true end
+            local old = {}
+            for _, s in pairs(stores) do
+                for _, item in ipairs(s.values) do old[item.key] = item end
                 s.values, s.values_hash = {}, {}
-                for _, e in ipairs(msg.reload) do
-                    local old = keep[e.key]
-                    if msg.keep_unchanged and old and old.modifiedIndex == e.modifiedIndex then
-                        s.values[#s.values + 1] = old
-                        s.values_hash[old.value.id] = #s.values
-                    end
-                end
                 s.conf_version = s.conf_version + 1
-                stores[rtype] = s
             end
             for _, e in ipairs(msg.reload) do
-                local rtype, id = split_key(e.key)
-                local s = rtype and stores[rtype]
-                if not (s and s.values_hash[id]) then put_item(e) end
+                local prev = old[e.key]
+                if kept[e.key] and prev then
+                    local rtype, id = split_key(e.key)
+                    local s = store_for(rtype)
+                    s.values[#s.values + 1] = prev
+                    s.values_hash[id] = #s.values
+                else
+                    put_item(e)
+                end
             end
             return
         end
