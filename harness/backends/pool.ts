@@ -1,6 +1,6 @@
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { connect as netConnect, type AddressInfo } from "node:net";
-import { isIPv4, isLoopback, Resolver } from "../gateway/resolver/resolver.ts";
+import { isIPv4, isIPv6, isLoopback, Resolver } from "../gateway/resolver/resolver.ts";
 import {
   OffLoopbackError,
   type ForwardRequest,
@@ -11,6 +11,33 @@ import {
 } from "../gateway/net/transport.ts";
 import { chatCompletionBody, isChatPath, type BackendMode, type BackendSpec } from "./backend.ts";
 
+/** One request a mock backend received, as it arrived. */
+export interface ReceivedRequest {
+  /** Arrival order across every backend of the pool, from 1. */
+  seq: number;
+  backend: string;
+  /** A health-check probe, or a chat (data-plane) request the gateway forwarded. */
+  kind: "probe" | "chat";
+  /** When it arrived, ms on the gateway's clock (virtual in process). */
+  time: number;
+  method: string;
+  /** The request target as it arrived: path and query. */
+  url: string;
+  /** Path without the query. */
+  path: string;
+  /** Query arguments (a repeated name keeps its last value). */
+  query: Record<string, string>;
+  /** Header names in lower case. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * How many requests a backend keeps (the oldest go first): an hour of probes every second is
+ * 3,600, so a scenario never reaches it; a runaway loop cannot eat the memory.
+ */
+export const MAX_RECEIVED = 20_000;
+
 export interface BackendState {
   spec: BackendSpec;
   /** The 127.0.0.x address its host names resolve to. */
@@ -19,6 +46,20 @@ export interface BackendState {
   chatRequests: number;
   /** The last chat request it received: path with query, and headers (lower-case names). */
   lastChat?: { path: string; headers: Record<string, string> };
+  /** Every request it received, oldest first (at most MAX_RECEIVED). */
+  received: ReceivedRequest[];
+}
+
+/**
+ * The header a pool's own probe client adds so its server can tell a probe from a forwarded
+ * request; it is removed before the request is recorded.
+ */
+const PROBE_MARK = "x-harness-probe";
+
+function splitUrl(url: string): { path: string; query: Record<string, string> } {
+  const q = url.indexOf("?");
+  if (q < 0) return { path: url, query: {} };
+  return { path: url.slice(0, q), query: Object.fromEntries(new URLSearchParams(url.slice(q + 1))) };
 }
 
 /**
@@ -30,8 +71,13 @@ export abstract class BackendPool implements Transport {
   abstract readonly kind: "loopback" | "simulated";
   protected readonly byName = new Map<string, BackendState>();
   protected readonly byIp = new Map<string, BackendState>();
+  private arrivals = 0;
 
-  constructor(readonly resolver: Resolver) {}
+  /** `now` stamps received requests: the gateway's clock (virtual in process), else real time. */
+  constructor(
+    readonly resolver: Resolver,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async add(spec: BackendSpec): Promise<BackendState> {
     if (this.byName.has(spec.name)) throw new Error(`backend "${spec.name}" is defined twice`);
@@ -40,7 +86,7 @@ export abstract class BackendPool implements Transport {
     const ip = isIPv4(first) ? first : this.resolver.has(first) ? this.resolver.resolveAll(first)[0]! : this.resolver.allocate(first);
     if (!isLoopback(ip)) throw new OffLoopbackError(ip);
     for (const h of spec.hosts) if (!isIPv4(h) && !this.resolver.has(h)) this.resolver.add(h, ip);
-    const state: BackendState = { spec: { ...spec, hosts: [...spec.hosts] }, ip, probes: 0, chatRequests: 0 };
+    const state: BackendState = { spec: { ...spec, hosts: [...spec.hosts] }, ip, probes: 0, chatRequests: 0, received: [] };
     this.byName.set(spec.name, state);
     this.byIp.set(ip, state);
     await this.started(state);
@@ -55,6 +101,35 @@ export abstract class BackendPool implements Transport {
 
   names(): string[] {
     return [...this.byName.keys()];
+  }
+
+  /**
+   * The address an entry names: an IP literal is itself, a backend name its address, a host
+   * name its first address in the resolver (the `dns` and `health` steps name nodes this way).
+   */
+  addressOf(entry: string): string {
+    if (isIPv4(entry) || isIPv6(entry)) return entry;
+    const b = this.byName.get(entry);
+    if (b) return b.ip;
+    if (this.resolver.has(entry)) return this.resolver.resolveAll(entry)[0]!;
+    throw new Error(`"${entry}" is neither an address, a backend (${this.names().join(", ") || "none"}) nor a known host name`);
+  }
+
+  /** What the backends received, oldest first: one backend's, or every backend's in arrival order. */
+  received(name?: string): ReceivedRequest[] {
+    if (name !== undefined) return [...this.get(name).received];
+    return [...this.byName.values()].flatMap((s) => s.received).sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Count and keep a request a backend received; `url` is the path with its query. */
+  protected record(state: BackendState, r: { kind: ReceivedRequest["kind"]; method: string; url: string; headers: Record<string, string>; body: string; time?: number }): void {
+    if (r.kind === "probe") state.probes += 1;
+    else {
+      state.chatRequests += 1;
+      state.lastChat = { path: r.url, headers: { ...r.headers } };
+    }
+    if (state.received.length >= MAX_RECEIVED) state.received.shift();
+    state.received.push({ seq: ++this.arrivals, backend: state.spec.name, kind: r.kind, time: r.time ?? this.now(), method: r.method, url: r.url, ...splitUrl(r.url), headers: r.headers, body: r.body });
   }
 
   async setMode(name: string, mode: BackendMode): Promise<void> {
@@ -78,6 +153,21 @@ export abstract class BackendPool implements Transport {
   }
 }
 
+/**
+ * A probe's headers as lua-resty-healthcheck sends them: `req_headers` lines, and a Host header
+ * that is always there (the host header, else the hostname, else the ip: healthcheck.lua's
+ * run_single_check, line 1118@v3.2.2).
+ */
+function probeHeaders(req: ProbeRequest): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of req.headers) {
+    const i = line.indexOf(":");
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+  }
+  headers.host = req.hostHeader ?? req.ip;
+  return headers;
+}
+
 function statusFor(mode: BackendMode): number {
   return mode.kind === "status" ? mode.status : 200;
 }
@@ -92,8 +182,10 @@ export class SimulatedBackends extends BackendPool {
   async probe(req: ProbeRequest): Promise<ProbeResult> {
     const b = this.backendFor(req.ip);
     if (!b) return { kind: "refused", error: `connect() to ${req.ip}:${req.port} failed (no backend)` };
-    b.probes += 1;
     const mode = b.spec.mode;
+    // A refused connection or a TCP probe counts, but no request arrived to record.
+    if (mode.kind === "down" || req.type === "tcp") b.probes += 1;
+    else this.record(b, { kind: "probe", method: req.method ?? "GET", url: req.path, headers: probeHeaders(req), body: req.body ?? "", ...(req.atMs !== undefined ? { time: req.atMs } : {}) });
     if (mode.kind === "down") return { kind: "refused", error: `connect() to ${req.ip}:${req.port} failed (111: Connection refused)` };
     if (mode.kind === "slow" && mode.delayMs >= req.timeoutMs) return { kind: "timeout" };
     return req.type === "tcp" ? { kind: "status", status: 0 } : { kind: "status", status: statusFor(mode) };
@@ -104,8 +196,9 @@ export class SimulatedBackends extends BackendPool {
     if (!b || b.spec.mode.kind === "down") throw new Error(`connect() to ${req.ip}:${req.port} failed (111: Connection refused)`);
     if (b.spec.mode.kind === "slow" && b.spec.mode.delayMs >= req.timeoutMs) throw new Error("upstream timed out");
     if (isChatPath(req.path)) {
-      b.chatRequests += 1;
-      b.lastChat = { path: req.path, headers: { ...req.headers } };
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = v;
+      this.record(b, { kind: "chat", method: req.method, url: req.path, headers, body: req.body });
     }
     const status = statusFor(b.spec.mode);
     const body = status === 200 ? chatCompletionBody(b.spec.name, req.body) : JSON.stringify({ error: { message: `mock ${b.spec.name} answers ${status}` } });
@@ -157,14 +250,14 @@ export class LoopbackBackends extends BackendPool {
       req.on("end", () => {
         const mode = state.spec.mode;
         const answer = (): void => {
-          const chat = req.method === "POST" && isChatPath(req.url ?? "");
+          const probe = req.headers[PROBE_MARK] !== undefined;
+          const chat = !probe && req.method === "POST" && isChatPath(req.url ?? "");
           const status = statusFor(mode);
-          if (chat) {
-            state.chatRequests += 1;
-            const headers: Record<string, string> = {};
-            for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers[k] = v;
-            state.lastChat = { path: req.url ?? "", headers };
-          } else state.probes += 1;
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(req.headers)) if (k !== PROBE_MARK) headers[k] = Array.isArray(v) ? v.join(", ") : (v ?? "");
+          // The probe mark carries the prober's own clock when it has one.
+          const sent = Number(req.headers[PROBE_MARK]);
+          this.record(state, { kind: probe ? "probe" : "chat", method: req.method ?? "GET", url: req.url ?? "", headers, body, ...(probe && sent > 0 ? { time: sent } : {}) });
           res.writeHead(status, { "content-type": "application/json", "x-mock-backend": state.spec.name, connection: "close" });
           res.end(chat && status === 200 ? chatCompletionBody(state.spec.name, body) : JSON.stringify({ backend: state.spec.name, status }));
         };
@@ -217,12 +310,8 @@ export class LoopbackBackends extends BackendPool {
         });
       });
     }
-    const headers: Record<string, string> = { connection: "close" };
-    if (req.hostHeader) headers.host = req.hostHeader;
-    for (const line of req.headers) {
-      const i = line.indexOf(":");
-      if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
-    }
+    const headers = { ...probeHeaders(req), connection: "close", [PROBE_MARK]: String(req.atMs ?? 0) };
+    const method = req.method ?? "GET";
     return new Promise((resolve) => {
       let done = false;
       const finish = (r: ProbeResult): void => {
@@ -231,7 +320,7 @@ export class LoopbackBackends extends BackendPool {
           resolve(r);
         }
       };
-      const r = httpRequest({ ...target, path: req.path, method: "GET", headers, agent: false }, (res) => {
+      const r = httpRequest({ ...target, path: req.path, method, headers, agent: false }, (res) => {
         res.resume();
         finish({ kind: "status", status: res.statusCode ?? 0 });
       });
@@ -240,7 +329,7 @@ export class LoopbackBackends extends BackendPool {
         r.destroy();
       });
       r.on("error", (e) => finish({ kind: "refused", error: e.message }));
-      r.end();
+      r.end(req.body || undefined);
     });
   }
 

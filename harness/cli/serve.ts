@@ -20,7 +20,10 @@ interface ServeCliOptions extends EngineCliOptions {
   logFile?: string;
   readyJson?: boolean;
   quiet?: boolean;
+  logLevel: string;
 }
+
+const LOG_LEVELS = ["debug", "info", "notice", "warn", "error"] as const;
 
 function port(name: string, v: string): number {
   if (!/^\d+$/.test(v) || Number(v) > 65535) throw new UsageError(`${name}: expected a port number (0 picks a free one), got "${v}"`);
@@ -69,6 +72,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
     .option("--log-file <file>", "error log file, emptied at start (default: a new reports/serve-error-<version>-<time>.log per session)")
     .option("--ready-json", "print one JSON line with the ports once ready (for programs that start serve)")
     .option("--quiet", "do not echo error log lines to stdout")
+    .option("--log-level <level>", `error log level: ${LOG_LEVELS.join(", ")} (APISIX's default config says warn)`, "warn")
     .option("--seed <n>", "decides what APISIX leaves to chance (the lua engine's pairs() order over the pools)", "1");
   addEngineOptions(cmd).action(async (o: ServeCliOptions) => {
       const versions = await versionsOption("--version", o.version, o);
@@ -76,6 +80,8 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       const version = versions[0]!;
       const workers = workersOption(o);
       const seed = intOption("--seed", o.seed);
+      const logLevel = LOG_LEVELS.find((l) => l === o.logLevel);
+      if (!logLevel) throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(", ")}, got "${o.logLevel}"`);
       const ports = { port: port("--port", o.port), admin: port("--admin-port", o.adminPort), control: port("--control-port", o.controlPort) };
       const store = storeOption(o.store);
       const [{ acquireStore }, { defaultWorld, startServe }] = await Promise.all([import("../etcd/provision.ts"), import("../targets/serve-process.ts")]);
@@ -90,7 +96,7 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       });
       let running;
       try {
-        const serveOpts: Parameters<typeof startServe>[0] = { version, seed, workers, store: provisioned.store, prefix: o.prefix, port: ports.port, adminPort: ports.admin, controlPort: ports.control, world, logFile };
+        const serveOpts: Parameters<typeof startServe>[0] = { version, seed, workers, logLevel, store: provisioned.store, prefix: o.prefix, port: ports.port, adminPort: ports.admin, controlPort: ports.control, world, logFile };
         if (!o.quiet) serveOpts.echo = (line) => void process.stdout.write(line + "\n");
         running = await startServe(serveOpts);
       } catch (e) {

@@ -66,6 +66,57 @@ export interface WorkerState {
 /** A plugin conf checked as the Admin API checks it: the conf with defaults, or the error. */
 export type PluginCheck = { ok: true; conf: unknown } | { ok: false; error: string };
 
+/**
+ * A function of a loaded module replaced by one that raises or returns what it is told, as
+ * APISIX's tests do (`plugin.construct_upstream = function() ... end` in init_worker).
+ */
+export interface Injection {
+  /** Lua module name, e.g. `apisix.plugins.ai-proxy-multi`. */
+  module: string;
+  function: string;
+  /** Raise this message (exactly this text, no position). */
+  raises?: string;
+  /** Return these values (null is nil); `[]` returns nothing. */
+  returns?: unknown[];
+  /** The first `after` calls still run the real function. */
+  after?: number;
+}
+
+/** A direct call of a module's function with one JSON argument, `times` times on the same argument. */
+export interface PluginCall {
+  module: string;
+  function: string;
+  /** undefined: called with nil. */
+  arg?: unknown;
+  times: number;
+}
+
+/** What one call gave: its two return values (nil is null), or the error it raised; and its argument afterwards. */
+export interface PluginCallResult {
+  result: unknown;
+  error: unknown;
+  raised?: string;
+  arg: unknown;
+}
+
+/**
+ * One target's health in the shared health store, set as another worker's checker of that name
+ * would: added with this health when the store does not have it yet (lua-resty-healthcheck's
+ * add_target), forced when it does (set_target_status).
+ */
+export interface TargetHealth {
+  /** The checker's name: `upstream#<resource path>`. */
+  checker: string;
+  ip: string;
+  port: number;
+  /** The target's hostname (lua-resty-healthcheck defaults it to the ip). */
+  hostname?: string;
+  healthy: boolean;
+}
+
+/** The module and function the model engine can replace or call: construct_upstream of ai-proxy-multi. */
+export const CONSTRUCT_UPSTREAM = { module: "apisix.plugins.ai-proxy-multi", function: "construct_upstream" } as const;
+
 export interface Engine {
   readonly kind: EngineKind;
   /** One line for run records: version, sources, workers. */
@@ -77,8 +128,20 @@ export interface Engine {
   checkPlugin(name: string, conf: unknown): Promise<PluginCheck>;
   /** Pools and checkers of each worker. */
   inspect(): Promise<WorkerState[]>;
+  /** A name's addresses changed in the resolver (the `dns` step): resolve it anew from now on. */
+  dnsChanged(name: string, addresses: string[]): Promise<void>;
+  /** Replace a function (every worker); `restore` puts the real one back. */
+  inject(injection: Injection): Promise<void>;
+  restore(module: string, fn: string): Promise<void>;
+  /** Set a target's health in the shared health store, as another worker would. */
+  setTargetHealth(target: TargetHealth): Promise<void>;
+  /** Call a module's function directly (in worker 0). */
+  call(call: PluginCall): Promise<PluginCallResult[]>;
   stop(): Promise<void>;
 }
+
+/** An engine cannot do what a step asks (the model replaces and calls construct_upstream only). */
+export class EngineUnsupported extends Error {}
 
 /**
  * A version under test on an engine: a model profile ("3.15.0", "suggested") or APISIX's Lua

@@ -3,7 +3,7 @@ import type { Clock } from "./clock/clock.ts";
 import { compactNow } from "./config/compact-now.ts";
 import { ConfigCache } from "./config/config-cache.ts";
 import type { Store } from "./config/store.ts";
-import type { CheckerView, Engine, GatewayVersion, PoolsView, WorkerState } from "./engine.ts";
+import type { CheckerView, Engine, GatewayVersion, Injection, PluginCall, PluginCallResult, PoolsView, WorkerState } from "./engine.ts";
 import { jsonResponse, type GatewayRequest, type GatewayResponse } from "./http-types.ts";
 import { ErrorLog, type LogLevel } from "./log/error-log.ts";
 import type { Transport } from "./net/transport.ts";
@@ -156,6 +156,34 @@ export class Gateway {
       return jsonResponse(200, path.endsWith("checkers") ? await this.checkers(worker) : await this.pools(worker));
     }
     return jsonResponse(404, { error_msg: "not found" });
+  }
+
+  /** The `dns` step: a name's addresses (loopback only, in this order) from now on, for every engine. */
+  async setDns(name: string, addresses: string[]): Promise<void> {
+    this.opts.resolver.add(name, addresses);
+    await this.engine.dnsChanged(name, this.opts.resolver.resolveAll(name));
+  }
+
+  /** The name of the checker of a route's ai-proxy-multi instance, as the manager names it. */
+  checkerName(route: string, instance: number): string {
+    return `upstream#${this.prefix}/routes/${route}#plugins['${PLUGIN_NAME}'].instances[${instance}]`;
+  }
+
+  /** The `health` step: a target's health in the shared health store, as another worker sets it. */
+  setTargetHealth(route: string, instance: number, target: { ip: string; port: number; hostname?: string; healthy: boolean }): Promise<void> {
+    return this.engine.setTargetHealth({ checker: this.checkerName(route, instance), ...target });
+  }
+
+  inject(i: Injection): Promise<void> {
+    return this.engine.inject(i);
+  }
+
+  restore(module: string, fn: string): Promise<void> {
+    return this.engine.restore(module, fn);
+  }
+
+  call(c: PluginCall): Promise<PluginCallResult[]> {
+    return this.engine.call(c);
   }
 
   async etcd(action: EtcdAction): Promise<void> {

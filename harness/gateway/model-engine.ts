@@ -1,15 +1,34 @@
 import { describeSchemaError } from "./admin/schema-errors.ts";
 import { adminValidators } from "./admin/validators.ts";
 import type { ConfigChange } from "./config/config-cache.ts";
-import type { CheckerView, Engine, EngineEnv, GatewayVersion, PluginCheck, PoolsView, WorkerState } from "./engine.ts";
+import {
+  CONSTRUCT_UPSTREAM,
+  EngineUnsupported,
+  type CheckerView,
+  type Engine,
+  type EngineEnv,
+  type GatewayVersion,
+  type Injection,
+  type PluginCall,
+  type PluginCallResult,
+  type PluginCheck,
+  type PoolsView,
+  type TargetHealth,
+  type WorkerState,
+} from "./engine.ts";
 import type { ConfigItem, GatewayRequest, GatewayResponse } from "./engine.ts";
+import { Checker } from "./healthcheck/checker.ts";
 import { EventBus } from "./healthcheck/events.ts";
 import { HEALTHCHECK_SHM } from "./healthcheck/health-shm.ts";
 import { HealthcheckLibrary, type LogWriter } from "./healthcheck/library.ts";
 import { HashOrder, LuaRandom } from "./healthcheck/lua-random.ts";
-import { HealthCheckManager } from "./healthcheck/manager.ts";
+import { HealthCheckManager, type UpstreamConstructor } from "./healthcheck/manager.ts";
+import { errorText } from "./lua/lua-error.ts";
 import type { ErrorLog } from "./log/error-log.ts";
+import type { ConstructResult } from "./plugins/ai-proxy-multi/construct-upstream.ts";
+import { parseEndpointByPattern } from "./plugins/ai-proxy-multi/endpoint.ts";
 import { AiProxyMulti, PLUGIN_NAME } from "./plugins/ai-proxy-multi/plugin.ts";
+import type { Instance, Upstream } from "./plugins/ai-proxy-multi/types.ts";
 import { SharedDict } from "./shared-dict.ts";
 import type { VersionProfile } from "./versions/profile.ts";
 
@@ -17,7 +36,7 @@ import type { VersionProfile } from "./versions/profile.ts";
 const BASE_PID = 4242;
 
 /**
- * The model's check_schema: our JSON Schema of the plugin plus the release's endpoint parser.
+ * The model's check_schema: our JSON Schema of the plugin plus the endpoint pattern check.
  * Defaults are filled into `conf` itself, as AdminApi.check does for the route around it (its
  * caller owns both): structured-cloning it first was the largest single cost of a lifecycle run.
  */
@@ -28,9 +47,29 @@ export function checkModelPlugin(profile: VersionProfile, name: string, conf: un
   const instances = (conf as { instances: { override?: { endpoint?: string } }[] }).instances;
   for (const ins of instances) {
     const ep = ins.override?.endpoint;
-    if (ep !== undefined && !profile.parseEndpoint(ep)) return { ok: false, error: `failed to check the configuration of plugin ${name} err: invalid endpoint` };
+    // check_schema matches every release's endpoint against the same Lua pattern, whatever parser
+    // the request path uses (ai-proxy-multi.lua:34,100@3.15.0; :48,130@3.18.0).
+    if (ep !== undefined && !parseEndpointByPattern(ep)) return { ok: false, error: `failed to check the configuration of plugin ${name} err: invalid endpoint` };
   }
   return { ok: true, conf };
+}
+
+function requireConstructUpstream(module: string, fn: string): void {
+  if (module !== CONSTRUCT_UPSTREAM.module || fn !== CONSTRUCT_UPSTREAM.function) {
+    throw new EngineUnsupported(`the model engine can replace or call only ${CONSTRUCT_UPSTREAM.module}.${CONSTRUCT_UPSTREAM.function} (its profile's constructUpstream), not ${module}.${fn}; use --engine lua`);
+  }
+}
+
+/** A value as it leaves a call: plain JSON (undefined fields dropped), a snapshot. */
+function snapshot(v: unknown): unknown {
+  return v === undefined ? null : (JSON.parse(JSON.stringify(v)) as unknown);
+}
+
+/** construct_upstream's (upstream, err) as the model's result. */
+function asConstructResult(values: unknown[]): ConstructResult {
+  const [upstream, err] = values;
+  if (upstream !== null && upstream !== undefined) return { ok: true, upstream: structuredClone(upstream) as Upstream };
+  return err === null || err === undefined ? { ok: false } : { ok: false, error: String(err) };
 }
 
 /** An ErrorLog as one worker writes to it: its own pid on every line. */
@@ -91,6 +130,8 @@ class ModelWorker {
   readonly lib: HealthcheckLibrary;
   readonly manager: HealthCheckManager;
   readonly plugin: AiProxyMulti;
+  /** The plugins the manager builds upstreams with: an `inject` step replaces an entry here. */
+  readonly plugins: Record<string, UpstreamConstructor> = {};
   /** Undefined for worker 0, which uses the config cache's own objects. */
   readonly config: WorkerConfig | undefined;
 
@@ -128,13 +169,12 @@ class ModelWorker {
       }
       return item;
     };
-    const plugins: Record<string, AiProxyMulti> = {};
     const worker = several ? index : undefined;
-    const managerEnv: ConstructorParameters<typeof HealthCheckManager>[0] = { clock: env.clock, log: this.log, lib: this.lib, order: shared.order, fetchLatestConf, plugins, trace: env.trace };
+    const managerEnv: ConstructorParameters<typeof HealthCheckManager>[0] = { clock: env.clock, log: this.log, lib: this.lib, order: shared.order, fetchLatestConf, plugins: this.plugins, trace: env.trace };
     if (worker !== undefined) managerEnv.worker = worker;
     this.manager = new HealthCheckManager(managerEnv, profile.manager);
     this.plugin = new AiProxyMulti(profile, { resolver: env.resolver, log: this.log, transport: env.transport, manager: this.manager, fetchLatestConf, order: shared.order, random });
-    plugins[PLUGIN_NAME] = this.plugin;
+    this.plugins[PLUGIN_NAME] = this.plugin;
   }
 
   checkers(): CheckerView[] {
@@ -216,6 +256,61 @@ export class ModelEngine implements Engine {
 
   async inspect(): Promise<WorkerState[]> {
     return this.workers.map((w) => ({ worker: w.index, pid: w.pid, pools: w.pools(), checkers: w.checkers() }));
+  }
+
+  /** The model resolves through the gateway's resolver on every resolve: nothing to refresh. */
+  async dnsChanged(): Promise<void> {}
+
+  /** Through the profile's strategy: every worker's manager gets the replacement for ai-proxy-multi. */
+  async inject(i: Injection): Promise<void> {
+    requireConstructUpstream(i.module, i.function);
+    let calls = 0;
+    for (const w of this.workers) {
+      const real = w.plugin;
+      w.plugins[PLUGIN_NAME] = {
+        constructUpstream: (instance) => {
+          calls += 1;
+          if (calls <= (i.after ?? 0)) return real.constructUpstream(instance);
+          if (i.raises !== undefined) throw new Error(i.raises);
+          return asConstructResult(i.returns ?? []);
+        },
+      };
+    }
+  }
+
+  async restore(module: string, fn: string): Promise<void> {
+    requireConstructUpstream(module, fn);
+    for (const w of this.workers) w.plugins[PLUGIN_NAME] = w.plugin;
+  }
+
+  /**
+   * As the lua engine does it in worker 0: a checker of that name that never probes adds the
+   * target with that health when the shared list lacks it, and forces it otherwise.
+   */
+  async setTargetHealth(t: TargetHealth): Promise<void> {
+    const lib = this.workers[0]!.lib;
+    const hostname = t.hostname ?? t.ip;
+    const shadow = Checker.create(t.checker, { active: { healthy: { interval: 0 }, unhealthy: { interval: 0 } } }, lib);
+    const present = shadow.shm.targetList().some((x) => x.ip === t.ip && x.port === t.port && x.hostname === hostname);
+    if (present) shadow.setTargetStatus(t.ip, t.port, hostname, t.healthy);
+    else shadow.addTarget(t.ip, t.port, hostname, t.healthy);
+    shadow.stop();
+  }
+
+  async call(c: PluginCall): Promise<PluginCallResult[]> {
+    requireConstructUpstream(c.module, c.function);
+    const constructor = this.workers[0]!.plugins[PLUGIN_NAME]!;
+    const arg = c.arg === undefined || c.arg === null ? undefined : (structuredClone(c.arg) as Instance);
+    const out: PluginCallResult[] = [];
+    for (let n = 0; n < c.times; n++) {
+      try {
+        const r = constructor.constructUpstream(arg);
+        out.push({ result: r.ok ? snapshot(r.upstream) : null, error: r.ok ? null : (r.error ?? null), arg: snapshot(arg) });
+      } catch (e) {
+        out.push({ result: null, error: null, raised: errorText(e), arg: snapshot(arg) });
+      }
+    }
+    return out;
   }
 
   async stop(): Promise<void> {

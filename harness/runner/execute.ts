@@ -3,7 +3,10 @@ import { INSTANCE_HEADER } from "../gateway/plugins/ai-proxy-multi/plugin.ts";
 import { TargetUnsupported, type ObservedLogLine, type Target } from "../targets/target.ts";
 import { interrupted, RunTimeout, untilAborted } from "./abort.ts";
 import type { Expectation, Outcome, RunFailure, RunResult, StepRecord } from "./result.ts";
-import { expectationFor, expectationKey, type Assertion, type InstanceRef, type Scenario, type Step } from "./scenario.ts";
+import { runJsonChecks } from "./json-checks.ts";
+import { expectationFor, expectationKey, type Assertion, type BodyChecks, type CountedWindow, type InstanceRef, type ReceivedAssertion, type Scenario, type Step } from "./scenario.ts";
+import type { PluginCallResult } from "../gateway/engine.ts";
+import type { ReceivedRequest } from "../backends/pool.ts";
 
 const LEVELS = ["debug", "info", "notice", "warn", "error"];
 
@@ -45,6 +48,56 @@ function appliesTo(when: Assertion["when"], expected: Expectation, version: stri
   return when.versions.includes(version) || when.versions.includes(expectationKey(version));
 }
 
+/** What a body lacks of its checks (empty: it has it all). */
+function bodyProblems(checks: BodyChecks, body: string): string[] {
+  const problems: string[] = [];
+  if (checks.bodyContains !== undefined && !body.includes(checks.bodyContains)) problems.push(`body lacks "${checks.bodyContains}"`);
+  if (checks.bodyMatches !== undefined && !new RegExp(checks.bodyMatches).test(body)) problems.push(`body does not match /${checks.bodyMatches}/`);
+  if (checks.json) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(body);
+    } catch {
+      problems.push("body is not JSON");
+      return problems;
+    }
+    problems.push(...runJsonChecks(doc, checks.json));
+  }
+  return problems;
+}
+
+/** How many matching items a window must hold: count, absent, or atLeast/atMost (default at least 1). */
+function judgeCount(n: number, c: CountedWindow, none: string): { held: boolean; expected: string } {
+  if (c.absent) return { held: n === 0, expected: none };
+  if (c.count !== undefined) return { held: n === c.count, expected: `exactly ${c.count}` };
+  const lo = c.atLeast ?? (c.atMost === undefined ? 1 : 0);
+  return { held: n >= lo && (c.atMost === undefined || n <= c.atMost), expected: c.atMost === undefined ? `at least ${lo}` : `${lo} to ${c.atMost}` };
+}
+
+/** Whether a received request passes an assertion's filters. */
+function receivedMatches(r: ReceivedRequest, a: ReceivedAssertion): boolean {
+  if (a.backend !== undefined && r.backend !== a.backend) return false;
+  if (a.kind !== undefined && r.kind !== a.kind) return false;
+  if (a.method !== undefined && r.method !== a.method) return false;
+  if (a.path !== undefined && r.path !== a.path) return false;
+  if (a.query && !Object.entries(a.query).every(([k, v]) => r.query[k] === v)) return false;
+  if (a.headers && !Object.entries(a.headers).every(([k, v]) => r.headers[k.toLowerCase()] === v)) return false;
+  if (a.body !== undefined && r.body !== a.body) return false;
+  if (a.bodyContains !== undefined && !r.body.includes(a.bodyContains)) return false;
+  if (a.bodyMatches !== undefined && !new RegExp(a.bodyMatches).test(r.body)) return false;
+  return true;
+}
+
+function lastSeq(received: ReceivedRequest[]): number {
+  return received.reduce((m, r) => Math.max(m, r.seq), 0);
+}
+
+/** One received request in a line, for messages. */
+function describeReceived(r: ReceivedRequest): string {
+  const headers = Object.entries(r.headers).filter(([k]) => k !== "connection" && k !== "content-length").map(([k, v]) => `${k}: ${v}`).join("; ");
+  return `${r.kind} ${r.backend} ${r.method} ${r.url} [${headers}]${r.body ? ` body ${excerpt(r.body, 80)}` : ""}`;
+}
+
 /** What a step is doing, for a watchdog message. */
 function describeStep(step: Step): string {
   const what =
@@ -52,6 +105,10 @@ function describeStep(step: Step): string {
     : step.kind === "wait" ? `wait ${step.ms} ms`
     : step.kind === "etcd" ? `etcd ${step.action}`
     : step.kind === "backend" ? `backend ${step.name}`
+    : step.kind === "dns" ? `dns ${step.name}`
+    : step.kind === "inject" ? `inject ${step.injection.module}.${step.injection.function}`
+    : step.kind === "restore" ? `restore ${step.module}.${step.function}`
+    : step.kind === "call" ? `call ${step.call.module}.${step.call.function}`
     : step.kind;
   return `${what} (line ${step.line})`;
 }
@@ -59,7 +116,10 @@ function describeStep(step: Step): string {
 /** Runs one scenario on one target and judges the outcome against the scenario's expectation. */
 export class ScenarioExecution {
   /** Each mark's clock time and how many log lines there were when it was set. */
-  private readonly marks = new Map<string, { time: number; lines: number }>();
+  /** Per mark: its time, how many log lines and (where assertions need it) the last request received before it. */
+  private readonly marks = new Map<string, { time: number; lines: number; received?: number }>();
+  /** A received assertion counts from a mark: marks then note the requests received so far. */
+  private readonly usesReceived: boolean;
   private readonly startMs: number;
   private readonly expected: Expectation;
 
@@ -69,6 +129,7 @@ export class ScenarioExecution {
   ) {
     this.startMs = ctx.target.now();
     this.expected = expectationFor(scenario, ctx.version);
+    this.usesReceived = scenario.steps.some((s) => s.kind === "assert" && s.assertion.received?.since !== undefined);
   }
 
   async run(): Promise<RunResult> {
@@ -133,9 +194,12 @@ export class ScenarioExecution {
         const res = await t.admin(step.method, step.path, step.body ?? "");
         const summary = `${step.method} ${step.path} -> ${res.status}`;
         const observed = { status: res.status, body: excerpt(res.body) };
-        const ok = step.expectStatus === undefined ? res.status < 300 : res.status === step.expectStatus;
+        const statusOk = step.expectStatus === undefined ? res.status < 300 : res.status === step.expectStatus;
         const expected = step.expectStatus ?? "2xx";
-        return ok ? { ...base, summary, ok, observed } : { ...base, summary, ok, observed, expected, message: `admin ${step.method} ${step.path}: expected status ${expected}, got ${res.status}: ${excerpt(res.body, 200)}` };
+        if (!statusOk) return { ...base, summary, ok: false, observed, expected, message: `admin ${step.method} ${step.path}: expected status ${expected}, got ${res.status}: ${excerpt(res.body, 200)}` };
+        const problems = bodyProblems(step, res.body);
+        if (problems.length) return { ...base, summary, ok: false, observed, message: `admin ${step.method} ${step.path}: ${problems.join("; ")}; body: ${excerpt(res.body, 200)}` };
+        return { ...base, summary, ok: true, observed };
       }
       case "request": {
         const res = await t.request(step.method, step.path, step.headers, step.body, step.worker);
@@ -144,7 +208,7 @@ export class ScenarioExecution {
         const observed = { status: res.status, instance, body: excerpt(res.body) };
         const problems: string[] = [];
         if (step.expectStatus !== undefined && res.status !== step.expectStatus) problems.push(`status ${res.status}, expected ${step.expectStatus}`);
-        if (step.bodyContains !== undefined && !res.body.includes(step.bodyContains)) problems.push(`body lacks "${step.bodyContains}"`);
+        problems.push(...bodyProblems(step, res.body));
         if (step.instance !== undefined && instance !== step.instance) problems.push(`answered by ${instance ?? "no instance"}, expected ${step.instance}`);
         return problems.length === 0 ? { ...base, summary, ok: true, observed } : { ...base, summary, ok: false, observed, message: `request ${step.path}: ${problems.join("; ")}` };
       }
@@ -159,20 +223,62 @@ export class ScenarioExecution {
         return { ...base, summary: `etcd ${step.action}`, ok: true };
       case "mark":
         // Lines logged after the mark, even at the same instant (a step right after it), count as after it.
-        this.marks.set(step.name, { time: t.now(), lines: (await t.logLines()).length });
+        this.marks.set(step.name, { time: t.now(), lines: (await t.logLines()).length, ...(this.usesReceived ? { received: lastSeq(await t.received()) } : {}) });
         return { ...base, summary: `mark ${step.name}`, ok: true };
+      case "dns":
+        await t.dns(step.name, step.entries);
+        return { ...base, summary: `dns ${step.name} -> ${step.entries.join(", ")}`, ok: true };
+      case "inject": {
+        const i = step.injection;
+        await t.inject(i);
+        const does = i.raises !== undefined ? `raises "${i.raises}"` : `returns ${JSON.stringify(i.returns)}`;
+        return { ...base, summary: `inject ${i.module}.${i.function} ${does}${i.after ? ` after ${i.after} call(s)` : ""}`, ok: true };
+      }
+      case "restore":
+        await t.restore(step.module, step.function);
+        return { ...base, summary: `restore ${step.module}.${step.function}`, ok: true };
+      case "health": {
+        const h = step.setting;
+        await t.setHealth(h);
+        return { ...base, summary: `health route ${h.route} instance ${h.instance} ${h.node}:${h.port} -> ${h.healthy ? "healthy" : "unhealthy"}`, ok: true };
+      }
+      case "call":
+        return this.call(base, step);
       case "assert":
         return this.assert(base, step.assertion);
     }
   }
 
+  /** A direct call: judged like an assertion (its checks, `bug`, `when`), after it ran. */
+  private async call(base: Omit<StepRecord, "summary" | "ok">, step: Step & { kind: "call" }): Promise<StepRecord> {
+    const c = step.call;
+    const summary = `call ${c.module}.${c.function}${c.times > 1 ? ` x${c.times}` : ""}${step.bug ? " (bug)" : ""}${step.note ? `: ${step.note}` : ""}`;
+    const results = await this.ctx.target.call(c);
+    if (!appliesTo(step.when, this.expected, this.ctx.version)) return { ...base, summary: `${summary} [not judged: only when ${typeof step.when === "string" ? step.when : `on ${step.when!.versions.join(", ")}`}]`, ok: true, observed: results };
+    const problems: string[] = [];
+    results.forEach((r: PluginCallResult, i) => {
+      const which = results.length > 1 ? `call ${i + 1}: ` : "";
+      const { raises, error, json } = step.checks;
+      if (raises !== undefined) {
+        if (r.raised === undefined) problems.push(`${which}raised nothing, expected an error containing "${raises}"`);
+        else if (!r.raised.includes(raises)) problems.push(`${which}raised "${r.raised}", expected it to contain "${raises}"`);
+      } else if (r.raised !== undefined) problems.push(`${which}raised "${r.raised}"`);
+      if (error !== undefined && !(typeof r.error === "string" && r.error.includes(error))) problems.push(`${which}returned error ${JSON.stringify(r.error)}, expected one containing "${error}"`);
+      if (json) problems.push(...runJsonChecks(r, json).map((p) => which + p));
+    });
+    const held = problems.length === 0;
+    if (step.bug) return { ...base, summary: `${summary} -> ${held ? "holds" : "does not hold"}`, ok: true, bug: true, held, observed: results };
+    return held ? { ...base, summary, ok: true, held, observed: results } : { ...base, summary, ok: false, held, observed: results, message: `call ${c.module}.${c.function}: ${problems.join("; ")}` };
+  }
+
   private async assert(base: Omit<StepRecord, "summary" | "ok">, a: Assertion): Promise<StepRecord> {
     const applies = appliesTo(a.when, this.expected, this.ctx.version);
-    const what = [a.log ? "log" : "", a.checkers ? "checkers" : "", a.pools ? "pools" : ""].filter(Boolean).join("+");
+    const what = [a.log ? "log" : "", a.checkers ? "checkers" : "", a.pools ? "pools" : "", a.received ? "received" : ""].filter(Boolean).join("+");
     const summary = `assert ${what}${a.bug ? " (bug)" : ""}${a.note ? `: ${a.note}` : ""}`;
     if (!applies) return { ...base, summary: `${summary} [skipped: only when ${typeof a.when === "string" ? a.when : `on ${a.when!.versions.join(", ")}`}]`, ok: true };
     const checks: Check[] = [];
     if (a.log) checks.push(await this.checkLog(a.log));
+    if (a.received) checks.push(await this.checkReceived(a.received));
     if (a.checkers || a.pools) {
       const [checkers, pools] = await Promise.all([
         this.ctx.target.checkers().catch((e: unknown) => {
@@ -213,18 +319,33 @@ export class ScenarioExecution {
     );
     const n = lines.length;
     const pattern = l.contains !== undefined ? `"${l.contains}"` : `/${l.matches}/`;
-    const window = `${l.since ? `after mark ${l.since}` : "since the start"}${l.within !== undefined ? ` within ${l.within} ms` : ""}`;
-    let held: boolean;
-    let expected: string;
-    if (l.absent) [held, expected] = [n === 0, "no line"];
-    else if (l.count !== undefined) [held, expected] = [n === l.count, `exactly ${l.count}`];
-    else {
-      const lo = l.atLeast ?? (l.atMost === undefined ? 1 : 0);
-      held = n >= lo && (l.atMost === undefined || n <= l.atMost);
-      expected = l.atMost === undefined ? `at least ${lo}` : `${lo} to ${l.atMost}`;
-    }
+    const window = this.windowText(l);
+    const { held, expected } = judgeCount(n, l, "no line");
     const observed = { matching: n, first: lines[0]?.text, last: n > 1 ? lines[n - 1]!.text : undefined };
     return { held, observed, expected, message: `log ${pattern} ${window}: ${n} matching line(s), expected ${expected}${lines[0] ? `; first: ${lines[0].text}` : ""}` };
+  }
+
+  private windowText(w: CountedWindow): string {
+    return `${w.since ? `after mark ${w.since}` : "since the start"}${w.within !== undefined ? ` within ${w.within} ms` : ""}`;
+  }
+
+  private async checkReceived(a: ReceivedAssertion): Promise<Check> {
+    // As for log lines: what arrived after the mark, even at the same instant, is after it.
+    const mark = a.since ? this.marks.get(a.since)! : undefined;
+    const from = mark?.time ?? this.startMs;
+    const to = a.within !== undefined ? from + a.within : Infinity;
+    const all = (await this.ctx.target.received()).filter((r) => (mark ? r.seq > mark.received! : r.time >= from) && r.time <= to);
+    const matching = all.filter((r) => receivedMatches(r, a));
+    const n = matching.length;
+    const { held, expected } = judgeCount(n, a, "no request");
+    const filters = ["backend", "kind", "method", "path", "query", "headers", "body", "bodyContains", "bodyMatches"]
+      .filter((k) => a[k as keyof ReceivedAssertion] !== undefined)
+      .map((k) => `${k} ${JSON.stringify(a[k as keyof ReceivedAssertion])}`)
+      .join(", ");
+    const sample = (matching[0] ?? all[all.length - 1]);
+    const observed = { matching: n, of: all.length, first: matching[0] && describeReceived(matching[0]), last: n > 1 ? describeReceived(matching[n - 1]!) : undefined };
+    const seen = sample ? `; ${matching[0] ? "first match" : "last received"}: ${describeReceived(sample)}` : "";
+    return { held, observed, expected, message: `received (${filters || "any"}) ${this.windowText(a)}: ${n} of ${all.length} request(s), expected ${expected}${seen}` };
   }
 
   private async routeVersion(route: string): Promise<string | undefined> {

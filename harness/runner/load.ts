@@ -8,10 +8,22 @@ import type { EtcdAction } from "../gateway/gateway.ts";
 import { PROFILES } from "../gateway/versions/index.ts";
 import { parseDuration } from "./duration.ts";
 import { MAX_DURATION_MS, STEP_KINDS } from "./scenario-schema.ts";
-import type { Assertion, Scenario, Step } from "./scenario.ts";
+import type { Assertion, BodyChecks, CallChecks, JsonCheck, ReceivedAssertion, Scenario, Step } from "./scenario.ts";
+import { jsonCheckProblem } from "./json-checks.ts";
+import { CONSTRUCT_UPSTREAM, type Injection, type PluginCall } from "../gateway/engine.ts";
+import { isIPv4, isIPv6, isLoopback } from "../gateway/resolver/resolver.ts";
+import type { LogLevel } from "../gateway/log/error-log.ts";
 import { scenarioValidators } from "./validators.ts";
 
 export const FIXTURES_DIR = fileURLToPath(new URL("../../fixtures/", import.meta.url));
+
+let providerHostNames: string[] | undefined;
+
+/** The provider hosts every run resolves (fixtures/hosts.json), read on first use. */
+function providerHosts(): string[] {
+  providerHostNames ??= Object.keys(JSON.parse(readFileSync(join(FIXTURES_DIR, "hosts.json"), "utf8")) as object);
+  return providerHostNames;
+}
 
 /** A mistake in a scenario file: where it is and what was expected. */
 export class ScenarioError extends Error {
@@ -156,6 +168,94 @@ function bodyText(src: Source, path: PathKey[], body: unknown, fixture: string |
   return typeof body === "string" ? body : JSON.stringify(body);
 }
 
+function checkRegex(src: Source, path: PathKey[], pattern: unknown): void {
+  if (typeof pattern !== "string") return;
+  try {
+    new RegExp(pattern);
+  } catch (e) {
+    throw src.error(path, `bad regular expression: ${(e as Error).message}`);
+  }
+}
+
+function jsonChecks(src: Source, path: PathKey[], v: unknown): JsonCheck[] | undefined {
+  if (v === undefined) return undefined;
+  const checks = v as JsonCheck[];
+  checks.forEach((c, i) => {
+    const problem = jsonCheckProblem(c);
+    if (problem) throw src.error([...path, i], problem);
+  });
+  return checks;
+}
+
+/** bodyContains, bodyMatches and json of an admin or request step. */
+function bodyChecks(src: Source, path: PathKey[], v: Record<string, unknown>): BodyChecks {
+  const out: BodyChecks = {};
+  if (v.bodyContains !== undefined) out.bodyContains = v.bodyContains as string;
+  if (v.bodyMatches !== undefined) {
+    checkRegex(src, [...path, "bodyMatches"], v.bodyMatches);
+    out.bodyMatches = v.bodyMatches as string;
+  }
+  const json = jsonChecks(src, [...path, "json"], v.json);
+  if (json) out.json = json;
+  return out;
+}
+
+/** An IP literal off loopback can never be reached; anything else is checked against the scenario's names later. */
+function loopbackOrName(src: Source, path: PathKey[], entry: string): void {
+  if ((isIPv4(entry) || isIPv6(entry)) && !isLoopback(entry)) throw src.error(path, `${entry} is not a loopback address (127.0.0.0/8 or ::1): the harness sends nothing off this machine`);
+}
+
+function injectStep(src: Source, path: PathKey[], line: number, v: Record<string, unknown>): Step {
+  const module = (v.module as string | undefined) ?? CONSTRUCT_UPSTREAM.module;
+  const fn = v.function as string;
+  if (v.restore === true) {
+    const extra = ["raises", "returns", "after"].find((k) => v[k] !== undefined);
+    if (extra) throw src.error([...path, extra], `a restore takes only module and function, not "${extra}"`, true);
+    return { kind: "restore", line, module, function: fn };
+  }
+  if ((v.raises === undefined) === (v.returns === undefined)) throw src.error(path, 'an inject step needs "raises" or "returns" (one of them), or "restore: true"');
+  const injection: Injection = { module, function: fn };
+  if (v.raises !== undefined) injection.raises = v.raises as string;
+  if (v.returns !== undefined) {
+    const returns = v.returns as unknown[];
+    // The first value is what the caller indexes (an upstream): a table or nil.
+    if (returns.length > 0 && returns[0] !== null && (typeof returns[0] !== "object" || Array.isArray(returns[0]))) throw src.error([...path, "returns", 0], "the first value returned must be a table or null (nil)");
+    injection.returns = returns;
+  }
+  if (v.after !== undefined) injection.after = v.after as number;
+  return { kind: "inject", line, injection };
+}
+
+function callStep(src: Source, path: PathKey[], line: number, v: Record<string, unknown>, scenarioDir: string): Step {
+  const call: PluginCall = { module: (v.module as string | undefined) ?? CONSTRUCT_UPSTREAM.module, function: v.function as string, times: (v.times as number | undefined) ?? 1 };
+  const argText = bodyText(src, path, v.arg, v.fixture as string | undefined, scenarioDir);
+  if (argText !== undefined) {
+    try {
+      call.arg = JSON.parse(argText) as unknown;
+    } catch (e) {
+      throw src.error([...path, "fixture"], `the fixture is not JSON: ${(e as Error).message}`);
+    }
+  }
+  if (v.raises !== undefined && v.error !== undefined) throw src.error([...path, "error"], 'a call raises or returns an error, not both: give "raises" or "error"', true);
+  const checks: CallChecks = {};
+  if (v.raises !== undefined) checks.raises = v.raises as string;
+  if (v.error !== undefined) checks.error = v.error as string;
+  const json = jsonChecks(src, [...path, "json"], v.json);
+  if (json) checks.json = json;
+  const step: Step = { kind: "call", line, call, checks, bug: v.bug === true };
+  if (v.when !== undefined) step.when = v.when as Assertion["when"];
+  if (v.note !== undefined) step.note = v.note as string;
+  return step;
+}
+
+function receivedAssertion(src: Source, path: PathKey[], v: Record<string, unknown>, marks: Set<string>): ReceivedAssertion {
+  const r = { ...v } as ReceivedAssertion & { within?: number | string };
+  checkRegex(src, [...path, "bodyMatches"], r.bodyMatches);
+  if (typeof r.since === "string" && !marks.has(r.since)) throw src.error([...path, "since"], `no earlier mark named "${r.since}"`);
+  if (r.within !== undefined) r.within = durationAt(src, [...path, "within"], r.within);
+  return r as ReceivedAssertion;
+}
+
 function toStep(src: Source, index: number, raw: Record<string, unknown>, scenarioDir: string, marks: Set<string>): Step {
   const kind = Object.keys(raw)[0]!;
   const path: PathKey[] = ["steps", index];
@@ -167,7 +267,7 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
   const v = value as Record<string, unknown>;
   switch (kind) {
     case "admin": {
-      const step: Step = { kind: "admin", line, method: v.method as string, path: v.path as string };
+      const step: Step = { kind: "admin", line, method: v.method as string, path: v.path as string, ...bodyChecks(src, [...path, kind], v) };
       const body = bodyText(src, [...path, kind], v.body, v.fixture as string | undefined, scenarioDir);
       if (body !== undefined) step.body = body;
       if (v.status !== undefined) step.expectStatus = v.status as number;
@@ -181,9 +281,9 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
         path: v.path as string,
         headers: { "content-type": "application/json", ...((v.headers as Record<string, string>) ?? {}) },
         body: bodyText(src, [...path, kind], v.body, v.fixture as string | undefined, scenarioDir) ?? "",
+        ...bodyChecks(src, [...path, kind], v),
       };
       if (v.status !== undefined) step.expectStatus = v.status as number;
-      if (v.bodyContains !== undefined) step.bodyContains = v.bodyContains as string;
       if (v.instance !== undefined) step.instance = v.instance as string;
       if (v.worker !== undefined) step.worker = v.worker as number;
       return step;
@@ -197,6 +297,26 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
     case "mark":
       marks.add(value as string);
       return { kind: "mark", line, name: value as string };
+    case "dns": {
+      const entries = v.addresses as string[];
+      entries.forEach((e, i) => loopbackOrName(src, [...path, kind, "addresses", i], e));
+      return { kind: "dns", line, name: (v.name as string).toLowerCase(), entries };
+    }
+    case "inject":
+      return injectStep(src, [...path, kind], line, v);
+    case "health": {
+      const node = v.node as string;
+      const at = node.lastIndexOf(":");
+      const host = node.slice(0, at);
+      const port = Number(node.slice(at + 1));
+      if (port < 1 || port > 65535) throw src.error([...path, kind, "node"], `port ${port} is out of range (1-65535)`);
+      loopbackOrName(src, [...path, kind, "node"], host);
+      const setting: Step & { kind: "health" } = { kind: "health", line, setting: { route: String(v.route), instance: v.instance as number, node: host, port, healthy: v.healthy as boolean } };
+      if (v.hostname !== undefined) setting.setting.hostname = v.hostname as string;
+      return setting;
+    }
+    case "call":
+      return callStep(src, [...path, kind], line, v, scenarioDir);
     default: {
       const a: Assertion = { bug: v.bug === true };
       if (v.when !== undefined) a.when = v.when as Assertion["when"];
@@ -216,6 +336,7 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
         a.log = log as Assertion["log"];
       }
       if (v.checkers !== undefined) a.checkers = (v.checkers as Record<string, unknown>[]).map((c) => ({ ...c, route: String(c.route) })) as Assertion["checkers"];
+      if (v.received !== undefined) a.received = receivedAssertion(src, [...path, kind, "received"], v.received as Record<string, unknown>, marks);
       if (v.pools !== undefined) {
         const p = v.pools as Record<string, { route: string | number; instance: number }[]>;
         a.pools = {};
@@ -258,8 +379,19 @@ export function loadScenario(file: string): Scenario {
   const names = new Set(backends.map((b) => b.name));
   const marks = new Set<string>();
   const steps = (raw.steps as Record<string, unknown>[]).map((s, i) => toStep(src, i, s, dirname(file), marks));
+  // Names a step may use for a node: backends, their host names, the scenario's hosts, the providers'.
+  const hostNames = new Set([...providerHosts(), ...Object.keys((raw.hosts as object) ?? {}), ...backends.flatMap((b) => b.hosts)].map((h) => h.toLowerCase()));
+  const unknownNode = (entry: string): boolean => !isIPv4(entry) && !isIPv6(entry) && !names.has(entry) && !hostNames.has(entry.toLowerCase());
   steps.forEach((s, i) => {
     if (s.kind === "backend" && !names.has(s.name)) throw src.error(["steps", i, "backend", "name"], `unknown backend "${s.name}" (defined: ${[...names].join(", ") || "none"})`);
+    if (s.kind === "dns") {
+      const bad = s.entries.findIndex((e) => !isIPv4(e) && !isIPv6(e) && !names.has(e));
+      if (bad >= 0) throw src.error(["steps", i, "dns", "addresses", bad], `"${s.entries[bad]}" is neither a loopback address nor a backend (defined: ${[...names].join(", ") || "none"})`);
+    }
+    if (s.kind === "health" && unknownNode(s.setting.node)) throw src.error(["steps", i, "health", "node"], `"${s.setting.node}" is neither an address, a backend (${[...names].join(", ") || "none"}) nor a host name the scenario knows`);
+    if (s.kind === "assert" && s.assertion.received?.backend !== undefined && !names.has(s.assertion.received.backend)) {
+      throw src.error(["steps", i, "assert", "received", "backend"], `unknown backend "${s.assertion.received.backend}" (defined: ${[...names].join(", ") || "none"})`);
+    }
   });
   const scenario: Scenario = {
     file: display,
@@ -272,6 +404,7 @@ export function loadScenario(file: string): Scenario {
   };
   if (raw.issue !== undefined) scenario.issue = raw.issue as string;
   if (raw.workers !== undefined) scenario.workers = raw.workers as number;
+  if (raw.log_level !== undefined) scenario.logLevel = raw.log_level as LogLevel;
   const workers = scenario.workers ?? 1;
   steps.forEach((s, i) => {
     if (s.kind === "request" && s.worker !== undefined && scenario.workers !== undefined && s.worker >= workers) {

@@ -11,7 +11,7 @@ export type Outcome = Expectation | "error";
 export interface StepRecord {
   /** 0-based position in the scenario's steps. */
   index: number;
-  /** Step kind: admin, request, wait, backend, etcd, mark, assert. */
+  /** Step kind: admin, request, wait, backend, etcd, dns, inject, restore, health, call, mark, assert. */
   kind: string;
   /** One line saying what the step did, e.g. `PATCH /apisix/admin/routes/1 -> 200`. */
   summary: string;

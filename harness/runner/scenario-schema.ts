@@ -35,6 +35,8 @@ const backendMode = {
   ],
 };
 
+const logLevel = { type: "string", enum: ["debug", "info", "notice", "warn", "error"] };
+
 export const scenarioSchema = {
   type: "object",
   properties: {
@@ -56,6 +58,7 @@ export const scenarioSchema = {
       },
     },
     workers: { type: "integer", minimum: 1, maximum: 16, description: "nginx worker processes (default 1)" },
+    log_level: logLevel,
     steps: { type: "array", minItems: 1, items: { type: "object", minProperties: 1, maxProperties: 1 } },
     expect: { type: "object", additionalProperties: expectation, minProperties: 1 },
   },
@@ -64,6 +67,45 @@ export const scenarioSchema = {
 };
 
 const body = {};
+
+/** JSONPath checks on a JSON document: each names a path and says one thing of the value there. */
+const jsonChecks = {
+  type: "array",
+  minItems: 1,
+  items: {
+    type: "object",
+    properties: {
+      path: { type: "string", pattern: "^\\$" },
+      equals: {},
+      contains: { type: "string" },
+      matches: { type: "string" },
+      exists: { type: "boolean" },
+    },
+    required: ["path"],
+    additionalProperties: false,
+  },
+};
+
+const when = {
+  description: "reproduces, passes, or {versions: [3.17.0, 3.16.0+fix.diff]}",
+  anyOf: [
+    expectation,
+    { type: "object", properties: { versions: { type: "array", items: { type: "string" }, minItems: 1 } }, required: ["versions"], additionalProperties: false },
+  ],
+};
+
+const count = {
+  count: { type: "integer", minimum: 0 },
+  atLeast: { type: "integer", minimum: 0 },
+  atMost: { type: "integer", minimum: 0 },
+  absent: { type: "boolean" },
+};
+
+/** A Lua module's function (the model engine knows ai-proxy-multi's construct_upstream). */
+const moduleFunction = {
+  module: { type: "string", minLength: 1 },
+  function: { type: "string", pattern: "^[A-Za-z_][A-Za-z0-9_]*$" },
+};
 
 export const stepSchemas: Record<string, object> = {
   admin: {
@@ -74,6 +116,9 @@ export const stepSchemas: Record<string, object> = {
       body,
       fixture: { type: "string" },
       status: { type: "integer" },
+      bodyContains: { type: "string" },
+      bodyMatches: { type: "string" },
+      json: jsonChecks,
     },
     required: ["method", "path"],
     additionalProperties: false,
@@ -88,6 +133,8 @@ export const stepSchemas: Record<string, object> = {
       fixture: { type: "string" },
       status: { type: "integer" },
       bodyContains: { type: "string" },
+      bodyMatches: { type: "string" },
+      json: jsonChecks,
       instance: { type: "string" },
       worker: { type: "integer", minimum: 0 },
     },
@@ -102,18 +149,61 @@ export const stepSchemas: Record<string, object> = {
     additionalProperties: false,
   },
   etcd: { type: "string", enum: ["restart", "compact", "disconnect", "reconnect"] },
+  dns: {
+    type: "object",
+    properties: {
+      name: { type: "string", pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$" },
+      addresses: { type: "array", minItems: 1, items: { type: "string", minLength: 1 } },
+    },
+    required: ["name", "addresses"],
+    additionalProperties: false,
+  },
+  inject: {
+    type: "object",
+    properties: {
+      ...moduleFunction,
+      raises: { type: "string" },
+      returns: { type: "array", maxItems: 8 },
+      after: { type: "integer", minimum: 0 },
+      restore: { const: true },
+    },
+    required: ["function"],
+    additionalProperties: false,
+  },
+  health: {
+    type: "object",
+    properties: {
+      ...instanceRef.properties,
+      node: { type: "string", pattern: "^[^:\\s]+:\\d{1,5}$" },
+      hostname: { type: "string", minLength: 1 },
+      healthy: { type: "boolean" },
+    },
+    required: ["route", "instance", "node", "healthy"],
+    additionalProperties: false,
+  },
+  call: {
+    type: "object",
+    properties: {
+      ...moduleFunction,
+      arg: {},
+      fixture: { type: "string" },
+      times: { type: "integer", minimum: 1, maximum: 100 },
+      raises: { type: "string" },
+      error: { type: "string" },
+      json: jsonChecks,
+      bug: { type: "boolean" },
+      when,
+      note: { type: "string" },
+    },
+    required: ["function"],
+    additionalProperties: false,
+  },
   mark: { type: "string", minLength: 1 },
   assert: {
     type: "object",
     properties: {
       bug: { type: "boolean" },
-      when: {
-        description: "reproduces, passes, or {versions: [3.17.0, 3.16.0+fix.diff]}",
-        anyOf: [
-          expectation,
-          { type: "object", properties: { versions: { type: "array", items: { type: "string" }, minItems: 1 } }, required: ["versions"], additionalProperties: false },
-        ],
-      },
+      when,
       note: { type: "string" },
       log: {
         type: "object",
@@ -123,10 +213,25 @@ export const stepSchemas: Record<string, object> = {
           level: { type: "string", enum: ["debug", "info", "notice", "warn", "error"] },
           since: { type: "string" },
           within: duration,
-          count: { type: "integer", minimum: 0 },
-          atLeast: { type: "integer", minimum: 0 },
-          atMost: { type: "integer", minimum: 0 },
-          absent: { type: "boolean" },
+          ...count,
+        },
+        additionalProperties: false,
+      },
+      received: {
+        type: "object",
+        properties: {
+          backend: { type: "string" },
+          kind: { type: "string", enum: ["probe", "chat"] },
+          method: { type: "string", enum: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] },
+          path: { type: "string", pattern: "^/" },
+          query: { type: "object", additionalProperties: { type: "string" } },
+          headers: { type: "object", additionalProperties: { type: "string" } },
+          body: { type: "string" },
+          bodyContains: { type: "string" },
+          bodyMatches: { type: "string" },
+          since: { type: "string" },
+          within: duration,
+          ...count,
         },
         additionalProperties: false,
       },
@@ -152,7 +257,7 @@ export const stepSchemas: Record<string, object> = {
       },
     },
     additionalProperties: false,
-    anyOf: [{ required: ["log"] }, { required: ["checkers"] }, { required: ["pools"] }],
+    anyOf: [{ required: ["log"] }, { required: ["checkers"] }, { required: ["pools"] }, { required: ["received"] }],
   },
 };
 

@@ -1,4 +1,7 @@
 import type { BackendMode, BackendSpec } from "../backends/backend.ts";
+import type { Injection, PluginCall } from "../gateway/engine.ts";
+import type { LogLevel } from "../gateway/log/error-log.ts";
+import type { HealthSetting } from "../targets/target.ts";
 import type { EtcdAction } from "../gateway/gateway.ts";
 import type { Expectation } from "./result.ts";
 
@@ -8,13 +11,8 @@ export interface InstanceRef {
   instance: number;
 }
 
-export interface LogAssertion {
-  /** Substring the line must contain. */
-  contains?: string;
-  /** Regular expression the line must match (JavaScript syntax). */
-  matches?: string;
-  /** Minimum level (error, warn, ...). */
-  level?: string;
+/** Which window to look in, and how many matching items it must hold (default: at least one). */
+export interface CountedWindow {
   /** Window start: a mark name (default: the start of the run). */
   since?: string;
   /** Window length from `since`, e.g. "3s". Default: up to now. */
@@ -22,8 +20,59 @@ export interface LogAssertion {
   count?: number;
   atLeast?: number;
   atMost?: number;
-  /** No matching line in the window. */
+  /** No matching item in the window. */
   absent?: boolean;
+}
+
+export interface LogAssertion extends CountedWindow {
+  /** Substring the line must contain. */
+  contains?: string;
+  /** Regular expression the line must match (JavaScript syntax). */
+  matches?: string;
+  /** Minimum level (error, warn, ...). */
+  level?: string;
+}
+
+/** One JSONPath check on a JSON document: the path, and one thing said of the value there. */
+export interface JsonCheck {
+  path: string;
+  /** The value (one match) or the list of values (several) is this, deeply. */
+  equals?: unknown;
+  /** The value (a string, or JSON text for anything else) contains / matches this. */
+  contains?: string;
+  matches?: string;
+  /** The path matches something (true) or nothing (false). */
+  exists?: boolean;
+}
+
+/** What a response body must show: text, a regular expression, JSONPath checks. */
+export interface BodyChecks {
+  bodyContains?: string;
+  bodyMatches?: string;
+  json?: JsonCheck[];
+}
+
+/** Requests the mock backends received, filtered, counted in a window (as log assertions). */
+export interface ReceivedAssertion extends CountedWindow {
+  backend?: string;
+  kind?: "probe" | "chat";
+  method?: string;
+  /** The path without the query, exactly. */
+  path?: string;
+  /** These query arguments, exactly (others may be there too). */
+  query?: Record<string, string>;
+  /** These headers (names in any case), exactly. */
+  headers?: Record<string, string>;
+  body?: string;
+  bodyContains?: string;
+  bodyMatches?: string;
+}
+
+/** What a `call` step must see: an error raised or returned, and JSONPath checks on {result, error, raised, arg}. */
+export interface CallChecks {
+  raises?: string;
+  error?: string;
+  json?: JsonCheck[];
 }
 
 export interface CheckerAssertion extends InstanceRef {
@@ -51,10 +100,11 @@ export interface Assertion {
   log?: LogAssertion;
   checkers?: CheckerAssertion[];
   pools?: PoolsAssertion;
+  received?: ReceivedAssertion;
 }
 
 export type Step =
-  | { kind: "admin"; line: number; method: string; path: string; body?: string; expectStatus?: number }
+  | ({ kind: "admin"; line: number; method: string; path: string; body?: string; expectStatus?: number } & BodyChecks)
   | {
       kind: "request";
       line: number;
@@ -64,6 +114,8 @@ export type Step =
       body: string;
       expectStatus?: number;
       bodyContains?: string;
+      bodyMatches?: string;
+      json?: JsonCheck[];
       /** Name of the ai-proxy-multi instance that must have answered. */
       instance?: string;
       /** The worker that handles it (0-based); default: round robin. */
@@ -73,6 +125,12 @@ export type Step =
   | { kind: "backend"; line: number; name: string; mode: BackendMode }
   | { kind: "etcd"; line: number; action: EtcdAction }
   | { kind: "mark"; line: number; name: string }
+  /** `entries`: loopback addresses or backend names, in answer order. */
+  | { kind: "dns"; line: number; name: string; entries: string[] }
+  | { kind: "inject"; line: number; injection: Injection }
+  | { kind: "restore"; line: number; module: string; function: string }
+  | { kind: "health"; line: number; setting: HealthSetting }
+  | { kind: "call"; line: number; call: PluginCall; checks: CallChecks; bug: boolean; when?: Assertion["when"]; note?: string }
   | { kind: "assert"; line: number; assertion: Assertion };
 
 export interface Scenario {
@@ -85,6 +143,8 @@ export interface Scenario {
   backends: BackendSpec[];
   /** nginx worker processes; undefined: the command line's --workers. */
   workers?: number;
+  /** The error log's level (`log_level:`); undefined: warn, APISIX's default. */
+  logLevel?: LogLevel;
   steps: Step[];
   /** Expectation per version; `default` for the rest. */
   expect: Record<string, Expectation>;

@@ -31,7 +31,7 @@ export async function spawnServe(args: { version: string; store: "etcd" | "memor
   const worldFile = join(dir.path, "world.json");
   const logFile = join(dir.path, "error.log");
   writeFileSync(worldFile, JSON.stringify({ backends: args.world.backends, hosts: args.world.hosts }));
-  const cli = ["serve", "--version", args.version, ...(args.engineArgs ?? []), "--seed", String(args.seed ?? 1), "--port", "0", "--admin-port", "0", "--control-port", "0", "--prefix", args.prefix, "--world", worldFile, "--log-file", logFile, "--ready-json", "--quiet"];
+  const cli = ["serve", "--version", args.version, ...(args.engineArgs ?? []), "--seed", String(args.seed ?? 1), "--port", "0", "--admin-port", "0", "--control-port", "0", "--prefix", args.prefix, "--world", worldFile, "--log-file", logFile, "--log-level", args.world.logLevel ?? "warn", "--ready-json", "--quiet"];
   if (args.etcdEndpoints) cli.push("--etcd", args.etcdEndpoints);
   else cli.push("--store", args.store);
   const child = spawnOwned(process.execPath, [HARNESS_BIN, ...cli], { stdio: ["ignore", "pipe", "pipe"] });
@@ -77,12 +77,14 @@ export async function spawnServe(args: { version: string; store: "etcd" | "memor
 /** Each run gets its own `harness serve` child on free ports, sharing the runner's etcd. */
 export function serveFactory(provisioned: ProvisionedStore, label: string, workers = 1): TargetFactory {
   const tag = `${process.pid}-${Date.now().toString(36)}`;
+  // Run ids restart with each suite; a factory that serves two suites (diff) still needs one prefix per run.
+  let made = 0;
   return {
     name: "serve",
     store: label,
     realTime: true,
     async create(world: TargetWorld, version: GatewayVersion, runId: number, seed: number, signal?: AbortSignal) {
-      const prefix = `/apisix-serve-${tag}-${runId}`;
+      const prefix = `/apisix-serve-${tag}-${++made}-${runId}`;
       const args: Parameters<typeof spawnServe>[0] = { version: version.name, store: provisioned.kind, prefix, world, seed, engineArgs: [...version.serveArgs, "--workers", String(world.workers ?? workers)] };
       if (provisioned.endpoints) args.etcdEndpoints = provisioned.endpoints.join(",");
       if (signal) args.signal = signal;

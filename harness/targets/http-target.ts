@@ -1,9 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { BackendMode } from "../backends/backend.ts";
 import type { CheckerView, EtcdAction, PoolsView } from "../gateway/gateway.ts";
+import type { Injection, PluginCall, PluginCallResult } from "../gateway/engine.ts";
+import type { ReceivedRequest } from "../backends/pool.ts";
 import { sleep } from "../gateway/clock/real-clock.ts";
 import { isLoopback } from "../gateway/resolver/resolver.ts";
-import { TargetUnsupported, type HttpResult, type ObservedLogLine, type Target } from "./target.ts";
+import { TargetUnsupported, type HealthSetting, type HttpResult, type ObservedLogLine, type Target } from "./target.ts";
 
 export interface HttpTargetOptions {
   kind: "serve" | "external";
@@ -64,7 +66,7 @@ export class HttpTarget implements Target {
     return `${this.opts.kind} gateway (admin ${this.opts.adminUrl}, data ${this.opts.gatewayUrl}, control ${this.opts.controlUrl})`;
   }
 
-  private async call(base: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<HttpResult> {
+  private async http(base: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<HttpResult> {
     const timeout = AbortSignal.timeout(10_000);
     const init: RequestInit = { method, headers, signal: this.opts.signal ? AbortSignal.any([this.opts.signal, timeout]) : timeout };
     if (body !== undefined && body !== "" && method !== "GET") init.body = body;
@@ -75,7 +77,7 @@ export class HttpTarget implements Target {
   }
 
   async admin(method: string, path: string, body = "", headers: Record<string, string> = {}): Promise<HttpResult> {
-    const res = await this.call(this.opts.adminUrl, method, path, { "x-api-key": this.opts.apiKey, "content-type": "application/json", ...headers }, body);
+    const res = await this.http(this.opts.adminUrl, method, path, { "x-api-key": this.opts.apiKey, "content-type": "application/json", ...headers }, body);
     if (method !== "GET" && res.status < 300) await this.settle(res.body);
     return res;
   }
@@ -93,14 +95,14 @@ export class HttpTarget implements Target {
       revision = undefined;
     }
     // A DELETE answer carries no revision: then wait for whatever the store has now.
-    await this.call(this.opts.controlUrl, "GET", `/v1/harness/applied?revision=${revision ?? "latest"}`, {});
+    await this.http(this.opts.controlUrl, "GET", `/v1/harness/applied?revision=${revision ?? "latest"}`, {});
   }
 
   request(method: string, path: string, headers: Record<string, string>, body: string, worker?: number): Promise<HttpResult> {
-    if (worker === undefined) return this.call(this.opts.gatewayUrl, method, path, headers, body);
+    if (worker === undefined) return this.http(this.opts.gatewayUrl, method, path, headers, body);
     // nginx gives no client a say in which worker takes a connection; a serve process does.
     if (!this.opts.harnessControl) throw new TargetUnsupported("a request to a given worker needs a serve target; a real APISIX picks the worker itself");
-    return this.call(this.opts.gatewayUrl, method, path, { ...headers, [WORKER_HEADER]: String(worker) }, body);
+    return this.http(this.opts.gatewayUrl, method, path, { ...headers, [WORKER_HEADER]: String(worker) }, body);
   }
 
   wait(ms: number, signal?: AbortSignal): Promise<void> {
@@ -114,7 +116,7 @@ export class HttpTarget implements Target {
 
   async logLines(): Promise<ObservedLogLine[]> {
     if (this.opts.harnessControl) {
-      const res = await this.call(this.opts.controlUrl, "GET", "/v1/harness/log", {});
+      const res = await this.http(this.opts.controlUrl, "GET", "/v1/harness/log", {});
       return JSON.parse(res.body) as ObservedLogLine[];
     }
     if (!this.opts.errorLog) throw new TargetUnsupported("log assertions need --error-log on an external target");
@@ -129,27 +131,59 @@ export class HttpTarget implements Target {
    */
   async checkers(): Promise<CheckerView[]> {
     if (!this.opts.harnessControl) throw new TargetUnsupported("checkers are not observable on this target: APISIX's GET /v1/healthcheck does not list ai-proxy-multi's checkers");
-    const res = await this.call(this.opts.controlUrl, "GET", "/v1/harness/checkers", {});
+    const res = await this.http(this.opts.controlUrl, "GET", "/v1/harness/checkers", {});
     if (res.status !== 200) throw new Error(`GET ${this.opts.controlUrl}/v1/harness/checkers answered ${res.status}`);
     return JSON.parse(res.body) as CheckerView[];
   }
 
   async pools(): Promise<PoolsView | undefined> {
     if (!this.opts.harnessControl) return undefined;
-    const res = await this.call(this.opts.controlUrl, "GET", "/v1/harness/pools", {});
+    const res = await this.http(this.opts.controlUrl, "GET", "/v1/harness/pools", {});
     return res.status === 200 ? (JSON.parse(res.body) as PoolsView) : undefined;
   }
 
   async setBackend(name: string, mode: BackendMode): Promise<void> {
     if (!this.opts.harnessControl) throw new TargetUnsupported("backend steps need a target with harness control (serve); an external APISIX's upstreams are its own");
-    const res = await this.call(this.opts.controlUrl, "POST", `/v1/harness/backends/${encodeURIComponent(name)}`, { "content-type": "application/json" }, JSON.stringify(mode));
+    const res = await this.http(this.opts.controlUrl, "POST", `/v1/harness/backends/${encodeURIComponent(name)}`, { "content-type": "application/json" }, JSON.stringify(mode));
     if (res.status !== 200) throw new Error(`backend ${name}: ${res.status} ${res.body}`);
   }
 
   async etcd(action: EtcdAction): Promise<void> {
     if (!this.opts.harnessControl) throw new TargetUnsupported("etcd steps need a target with harness control (serve)");
-    const res = await this.call(this.opts.controlUrl, "POST", `/v1/harness/etcd/${action}`, {});
+    const res = await this.http(this.opts.controlUrl, "POST", `/v1/harness/etcd/${action}`, {});
     if (res.status !== 200) throw new Error(`etcd ${action}: ${res.status} ${res.body}`);
+  }
+
+  /** A serve process's /v1/harness/ endpoint; a real APISIX has none, so `why` says what is missing. */
+  private async control<T>(what: string, why: string, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+    if (!this.opts.harnessControl) throw new TargetUnsupported(`${what} ${why}`);
+    const res = await this.http(this.opts.controlUrl, method, path, body === undefined ? {} : { "content-type": "application/json" }, body === undefined ? undefined : JSON.stringify(body));
+    if (res.status !== 200) throw new Error(`${what}: ${res.status} ${res.body}`);
+    return JSON.parse(res.body) as T;
+  }
+
+  received(): Promise<ReceivedRequest[]> {
+    return this.control("received assertions", "need a target with harness control (serve): an external APISIX's upstreams are not the harness's mock backends", "GET", "/v1/harness/received");
+  }
+
+  async dns(name: string, entries: string[]): Promise<void> {
+    await this.control("dns steps", "need a target with harness control (serve): an external APISIX resolves names with its own resolver", "POST", "/v1/harness/dns", { name, entries });
+  }
+
+  async inject(i: Injection): Promise<void> {
+    await this.control("inject steps", "need a target with harness control (serve): the harness cannot reach into an external APISIX's workers", "POST", "/v1/harness/inject", i);
+  }
+
+  async restore(module: string, fn: string): Promise<void> {
+    await this.control("inject steps", "need a target with harness control (serve): the harness cannot reach into an external APISIX's workers", "POST", "/v1/harness/restore", { module, function: fn });
+  }
+
+  async setHealth(h: HealthSetting): Promise<void> {
+    await this.control("health steps", "need a target with harness control (serve): an external APISIX's shared dict is out of the harness's reach", "POST", "/v1/harness/health", h);
+  }
+
+  call(c: PluginCall): Promise<PluginCallResult[]> {
+    return this.control("call steps", "need a target with harness control (serve): the harness cannot call into an external APISIX's workers", "POST", "/v1/harness/call", c);
   }
 
   async close(): Promise<void> {

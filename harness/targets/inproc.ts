@@ -8,8 +8,10 @@ import type { LogLevel } from "../gateway/log/error-log.ts";
 import { Resolver } from "../gateway/resolver/resolver.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
 import { TimelineRecorder, type TraceEvent } from "../gateway/trace.ts";
-import type { HttpResult, ObservedLogLine, Target, TargetSetup, TargetWorld } from "./target.ts";
+import type { HealthSetting, HttpResult, ObservedLogLine, Target, TargetSetup, TargetWorld } from "./target.ts";
 import type { CheckerView, PoolsView } from "../gateway/gateway.ts";
+import type { ReceivedRequest } from "../backends/pool.ts";
+import type { Injection, PluginCall, PluginCallResult } from "../gateway/engine.ts";
 
 export const DEFAULT_HOSTS_FILE = new URL("../../fixtures/hosts.json", import.meta.url);
 
@@ -87,7 +89,8 @@ export class InprocTarget implements Target {
   static async create(opts: InprocOptions): Promise<InprocTarget> {
     const clock = new VirtualClock(opts.startMs);
     const resolver = resolverFor(opts.hosts);
-    const backends: BackendPool = opts.network === "simulated" ? new SimulatedBackends(resolver) : new LoopbackBackends(resolver);
+    const now = () => clock.now();
+    const backends: BackendPool = opts.network === "simulated" ? new SimulatedBackends(resolver, now) : new LoopbackBackends(resolver, now);
     try {
       for (const b of opts.backends) await backends.add(b);
       const gwOpts: Parameters<typeof Gateway.start>[0] = {
@@ -160,6 +163,32 @@ export class InprocTarget implements Target {
     return this.gateway.etcd(action);
   }
 
+  async received(): Promise<ReceivedRequest[]> {
+    return this.backends.received();
+  }
+
+  dns(name: string, entries: string[]): Promise<void> {
+    return this.gateway.setDns(name, entries.map((e) => this.backends.addressOf(e)));
+  }
+
+  inject(i: Injection): Promise<void> {
+    return this.gateway.inject(i);
+  }
+
+  restore(module: string, fn: string): Promise<void> {
+    return this.gateway.restore(module, fn);
+  }
+
+  setHealth(h: HealthSetting): Promise<void> {
+    const t: Parameters<Gateway["setTargetHealth"]>[2] = { ip: this.backends.addressOf(h.node), port: h.port, healthy: h.healthy };
+    if (h.hostname !== undefined) t.hostname = h.hostname;
+    return this.gateway.setTargetHealth(h.route, h.instance, t);
+  }
+
+  call(c: PluginCall): Promise<PluginCallResult[]> {
+    return this.gateway.call(c);
+  }
+
   async close(): Promise<void> {
     try {
       await this.gateway.stop();
@@ -179,6 +208,8 @@ export class InprocTarget implements Target {
 export class InprocFactory {
   readonly name = "inproc";
   private readonly tag = `${process.pid}-${Date.now().toString(36)}`;
+  /** Run ids restart with each suite; a factory that serves two suites (diff) still needs one prefix per run. */
+  private made = 0;
 
   constructor(
     private readonly storeForRun: () => Store,
@@ -191,9 +222,10 @@ export class InprocFactory {
   ) {}
 
   async create(world: TargetWorld, version: GatewayVersion, runId: number, seed = 1): Promise<{ target: Target; prefix: string }> {
-    const prefix = `/apisix-${this.tag}-${runId}`;
+    const prefix = `/apisix-${this.tag}-${++this.made}-${runId}`;
     const workers = world.workers ?? this.workers;
     const opts: InprocOptions = { version, store: this.storeForRun(), ownsStore: true, prefix, backends: world.backends, hosts: world.hosts, network: this.network, seed, workers, trace: true };
+    if (world.logLevel) opts.logLevel = world.logLevel;
     const forget = this.forgetPrefix;
     if (forget) opts.afterClose = () => forget(prefix);
     const target = await InprocTarget.create(opts);

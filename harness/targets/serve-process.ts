@@ -10,7 +10,23 @@ import { headerOf, jsonResponse, type GatewayRequest, type GatewayResponse } fro
 import { Resolver } from "../gateway/resolver/resolver.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
 import { WORKER_HEADER } from "./http-target.ts";
+import { checkCall, checkDns, checkHealth, checkInjection, checkRestore } from "./control-input.ts";
+import type { HealthSetting } from "./target.ts";
+import type { Injection, PluginCall } from "../gateway/engine.ts";
+import type { LogLevel } from "../gateway/log/error-log.ts";
 import { defaultHosts } from "./inproc.ts";
+
+/** The steering endpoints: each checks its body, then acts on the gateway or the backends. */
+const STEERING: Record<string, { check: (v: unknown) => object; run: (input: never, gw: Gateway, backends: LoopbackBackends) => Promise<unknown> }> = {
+  "/v1/harness/dns": { check: checkDns, run: (i: { name: string; entries: string[] }, gw, b) => gw.setDns(i.name, i.entries.map((e) => b.addressOf(e))) },
+  "/v1/harness/inject": { check: checkInjection, run: (i: Injection, gw) => gw.inject(i) },
+  "/v1/harness/restore": { check: checkRestore, run: (i: { module: string; function: string }, gw) => gw.restore(i.module, i.function) },
+  "/v1/harness/health": {
+    check: checkHealth,
+    run: (h: HealthSetting, gw, b) => gw.setTargetHealth(h.route, h.instance, { ip: b.addressOf(h.node), port: h.port, healthy: h.healthy, ...(h.hostname !== undefined ? { hostname: h.hostname } : {}) }),
+  },
+  "/v1/harness/call": { check: checkCall, run: (c: PluginCall, gw) => gw.call(c) },
+};
 
 /** The mock world a serve process runs: backends and extra host names. */
 export interface World {
@@ -37,6 +53,8 @@ export interface ServeOptions {
   adminKey?: string;
   seed?: number;
   workers?: number;
+  /** The error log's level (default warn, as APISIX's default config). */
+  logLevel?: LogLevel;
 }
 
 export interface RunningServe {
@@ -54,7 +72,7 @@ export interface RunningServe {
 export async function startServe(opts: ServeOptions): Promise<RunningServe> {
   const clock = new RealClock();
   const resolver = new Resolver({ ...defaultHosts(), ...(opts.world.hosts ?? {}) });
-  const backends = new LoopbackBackends(resolver);
+  const backends = new LoopbackBackends(resolver, () => clock.now());
   const servers: Server[] = [];
   let gateway: Gateway | undefined;
   try {
@@ -67,7 +85,7 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
       resolver,
       prefix: opts.prefix,
       logFile: opts.logFile,
-      logLevel: "warn",
+      logLevel: opts.logLevel ?? "warn",
       seed: opts.seed ?? 1,
       workers: opts.workers ?? 1,
     };
@@ -101,6 +119,23 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
         if (typeof mode === "string") return jsonResponse(400, { error_msg: mode });
         await backends.setMode(name, mode);
         return jsonResponse(200, { ok: true });
+      }
+      if (path === "/v1/harness/received" && method === "GET") return jsonResponse(200, backends.received());
+      const steer = STEERING[path];
+      if (steer && method === "POST") {
+        let body: unknown;
+        try {
+          body = JSON.parse(req.body);
+        } catch (e) {
+          return jsonResponse(400, { error_msg: `invalid request body: ${(e as Error).message}` });
+        }
+        const input = steer.check(body);
+        if ("error" in input) return jsonResponse(400, { error_msg: input.error });
+        try {
+          return jsonResponse(200, (await steer.run(input as never, gw, backends)) ?? { ok: true });
+        } catch (e) {
+          return jsonResponse(400, { error_msg: (e as Error).message });
+        }
       }
       const e = /^\/v1\/harness\/etcd\/(restart|compact|disconnect|reconnect)$/.exec(path);
       if (e && method === "POST") {

@@ -1,5 +1,6 @@
 import type { BackendMode, BackendSpec } from "../backends/backend.ts";
-import type { CheckerView, GatewayVersion, PoolsView } from "../gateway/engine.ts";
+import type { ReceivedRequest } from "../backends/pool.ts";
+import type { CheckerView, GatewayVersion, Injection, PluginCall, PluginCallResult, PoolsView } from "../gateway/engine.ts";
 import type { EtcdAction } from "../gateway/gateway.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
 import type { TraceEvent } from "../gateway/trace.ts";
@@ -18,6 +19,17 @@ export interface ObservedLogLine {
   time: number;
   level: LogLevel | string;
   text: string;
+}
+
+/** The `health` step: a route instance's checker target, named by address, backend or host name. */
+export interface HealthSetting {
+  route: string;
+  instance: number;
+  /** An IP literal, a backend name or a host name (its first address). */
+  node: string;
+  port: number;
+  hostname?: string;
+  healthy: boolean;
 }
 
 /**
@@ -46,6 +58,17 @@ export interface Target {
   setBackend(name: string, mode: BackendMode): Promise<void>;
   /** etcd actions; targets that cannot do them throw TargetUnsupported. */
   etcd(action: EtcdAction): Promise<void>;
+  /** Every request the mock backends received, oldest first. */
+  received(): Promise<ReceivedRequest[]>;
+  /** A name's addresses from now on; entries are loopback addresses or backend names. */
+  dns(name: string, entries: string[]): Promise<void>;
+  /** Replace a function of the code under test; `restore` puts it back. */
+  inject(injection: Injection): Promise<void>;
+  restore(module: string, fn: string): Promise<void>;
+  /** A target's health in the shared health store, as another worker would set it. */
+  setHealth(h: HealthSetting): Promise<void>;
+  /** Call a function of the code under test directly. */
+  call(c: PluginCall): Promise<PluginCallResult[]>;
   /** The run's timeline on the target's clock, where the target records one (in process). */
   timeline?(): Promise<TraceEvent[] | undefined>;
   close(): Promise<void>;
@@ -65,6 +88,8 @@ export interface TargetWorld {
   hosts: Record<string, string | string[]>;
   /** nginx worker processes (a scenario's `workers:`); default: the factory's. */
   workers?: number;
+  /** The error log's level (a scenario's `log_level:`); default warn, as APISIX's config. */
+  logLevel?: LogLevel;
 }
 
 /** Makes a fresh target for one scenario x version run. */

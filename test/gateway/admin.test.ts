@@ -38,23 +38,23 @@ describe("Admin API errors", () => {
     expect(errorMsg(res.body)).toMatch(/^invalid request body: .*JSON/);
   });
 
-  it("400 for a schema violation, naming the property", async () => {
+  it("400 for a schema violation, naming the property as APISIX's jsonschema does", async () => {
     const body = JSON.parse(ROUTE) as { plugins: { "ai-proxy-multi": { instances: Record<string, unknown>[] } } };
     delete body.plugins["ai-proxy-multi"].instances[1]!.weight;
     const res = await t.admin("PUT", "/apisix/admin/routes/1", JSON.stringify(body));
     expect(res.status).toBe(400);
-    expect(errorMsg(res.body)).toBe(`failed to check the configuration of plugin ai-proxy-multi err: property "instances.1" validation failed: must have required property 'weight'`);
+    expect(errorMsg(res.body)).toBe(`failed to check the configuration of plugin ai-proxy-multi err: property "instances" validation failed: failed to validate item 2: property "weight" is required`);
   });
 
-  it("400 for an unknown provider, listing the known ones", async () => {
+  it("400 for an unknown provider, in the words t/plugin/ai-proxy-multi.t TEST 2 matches", async () => {
     const res = await t.admin("PUT", "/apisix/admin/routes/1", ROUTE.replace('"provider": "openai"', '"provider": "llama"'));
     expect(res.status).toBe(400);
-    expect(errorMsg(res.body)).toContain('property "instances.0.provider" validation failed: must be equal to one of the allowed values (openai, deepseek, openai-compatible, vertex-ai)');
+    expect(errorMsg(res.body)).toBe('failed to check the configuration of plugin ai-proxy-multi err: property "instances" validation failed: failed to validate item 1: property "provider" validation failed: matches none of the enum values');
   });
 
   it("400 for an unknown route property and for a route without uri", async () => {
     const extra = await t.admin("PUT", "/apisix/admin/routes/1", JSON.stringify({ ...JSON.parse(ROUTE), colour: "blue" }));
-    expect(errorMsg(extra.body)).toBe('invalid configuration: must NOT have additional properties ("colour")');
+    expect(errorMsg(extra.body)).toBe("invalid configuration: additional properties forbidden, found colour");
     const { uri: _uri, ...noUri } = JSON.parse(ROUTE) as Record<string, unknown>;
     const missing = await t.admin("PUT", "/apisix/admin/routes/1", JSON.stringify(noUri));
     expect(missing.status).toBe(400);
@@ -79,7 +79,7 @@ describe("Admin API errors", () => {
     expect((await t.admin("PUT", "/apisix/admin/routes/1", body("http://[::1]:8080/v1"))).status).toBe(201);
     const res = await t.admin("PUT", "/apisix/admin/routes/2", body("ftp://x/v1"));
     expect(res.status).toBe(400);
-    expect(errorMsg(res.body)).toContain("override.endpoint");
+    expect(errorMsg(res.body)).toBe("failed to check the configuration of plugin ai-proxy-multi err: invalid endpoint");
   });
 });
 

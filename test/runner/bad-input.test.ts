@@ -46,7 +46,7 @@ steps:
 describe("scenario file mistakes name the file, line and column, and what was expected", () => {
   const cases: [string, string, number, number, string][] = [
     ["malformed.yaml", "name: x\nsteps:\n  - wait: [1s\nexpect: {default: passes}\n", 4, 1, "malformed YAML"],
-    ["unknown-step.yaml", GOOD_HEAD + "  - sleep: 2s\nexpect: {default: passes}\n", 6, 5, 'steps[1].sleep: unknown step "sleep" (expected one of admin, request, wait, backend, etcd, mark, assert)'],
+    ["unknown-step.yaml", GOOD_HEAD + "  - sleep: 2s\nexpect: {default: passes}\n", 6, 5, 'steps[1].sleep: unknown step "sleep" (expected one of admin, request, wait, backend, etcd, dns, inject, health, call, mark, assert)'],
     ["unknown-field.yaml", GOOD_HEAD + "  - request: {path: /ai/x, colour: red}\nexpect: {default: passes}\n", 6, 28, 'steps[1].request.colour: unknown field "colour"'],
     ["wrong-type.yaml", GOOD_HEAD + "  - wait: soon\nexpect: {default: passes}\n", 6, 11, "steps[1].wait: expected a duration of at most 1h (2s, 500ms, 1.5s, 1m) or whole milliseconds up to 3600000"],
     ["bad-method.yaml", GOOD_HEAD.replace("method: PUT", "method: PUSH") + "expect: {default: passes}\n", 5, 21, "steps[0].admin.method: expected one of GET, PUT, POST, PATCH, DELETE"],
@@ -66,6 +66,21 @@ describe("scenario file mistakes name the file, line and column, and what was ex
     ["fixture-escape.yaml", GOOD_HEAD.replace("routes/two-backends.json", "../../../../etc/passwd") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: fixture ../../../../etc/passwd is outside the scenario's folder"],
     ["fixture-climb.yaml", GOOD_HEAD.replace("routes/two-backends.json", "./../../../etc/passwd") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: fixture ./../../../etc/passwd is outside the scenario's folder"],
     ["fixture-absolute.yaml", GOOD_HEAD.replace("routes/two-backends.json", "/etc/passwd") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: fixture /etc/passwd is outside fixtures/"],
+    // The steps and checks that say what APISIX's own ai-proxy-multi tests say.
+    ["log-level.yaml", GOOD_HEAD.replace("name: x\n", "name: x\nlog_level: verbose\n") + "expect: {default: passes}\n", 2, 12, "log_level: expected one of debug, info, notice, warn, error"],
+    ["body-regex.yaml", GOOD_HEAD + '  - admin: {method: GET, path: /apisix/admin/routes/1, bodyMatches: "("}\nexpect: {default: passes}\n', 6, 69, "steps[1].admin.bodyMatches: bad regular expression"],
+    ["json-two.yaml", GOOD_HEAD + "  - admin: {method: GET, path: /apisix/admin/routes/1, json: [{path: $.a, equals: 1, contains: x}]}\nexpect: {default: passes}\n", 6, 63, "steps[1].admin.json[0]: give one of equals, contains, matches, exists (got equals, contains)"],
+    ["json-path.yaml", GOOD_HEAD + '  - request: {path: /ai/x, json: [{path: "$.a[0", exists: true}]}\nexpect: {default: passes}\n', 6, 35, "steps[1].request.json[0]: JSONPath $.a[0: unbalanced brackets"],
+    ["dns-off-loopback.yaml", GOOD_HEAD + "  - dns: {name: x.test, addresses: [127.0.0.9, 10.0.0.1]}\nexpect: {default: passes}\n", 6, 48, "steps[1].dns.addresses[1]: 10.0.0.1 is not a loopback address"],
+    ["dns-unknown.yaml", GOOD_HEAD + "  - dns: {name: x.test, addresses: [zz]}\nexpect: {default: passes}\n", 6, 37, 'steps[1].dns.addresses[0]: "zz" is neither a loopback address nor a backend (defined: a)'],
+    ["inject-nothing.yaml", GOOD_HEAD + "  - inject: {function: construct_upstream}\nexpect: {default: passes}\n", 6, 13, 'steps[1].inject: an inject step needs "raises" or "returns"'],
+    ["inject-returns.yaml", GOOD_HEAD + "  - inject: {function: construct_upstream, returns: [1, boom]}\nexpect: {default: passes}\n", 6, 54, "steps[1].inject.returns[0]: the first value returned must be a table or null (nil)"],
+    ["inject-restore.yaml", GOOD_HEAD + "  - inject: {function: construct_upstream, restore: true, raises: x}\nexpect: {default: passes}\n", 6, 59, 'steps[1].inject.raises: a restore takes only module and function, not "raises"'],
+    ["health-port.yaml", GOOD_HEAD + "  - health: {route: 1, instance: 0, node: a.test, healthy: false}\nexpect: {default: passes}\n", 6, 43, "steps[1].health.node: expected a value matching"],
+    ["health-node.yaml", GOOD_HEAD + '  - health: {route: 1, instance: 0, node: "nowhere.test:80", healthy: false}\nexpect: {default: passes}\n', 6, 43, 'steps[1].health.node: "nowhere.test" is neither an address, a backend (a) nor a host name the scenario knows'],
+    ["call-both.yaml", GOOD_HEAD + "  - call: {function: construct_upstream, arg: null, raises: x, error: y}\nexpect: {default: passes}\n", 6, 64, 'steps[1].call.error: a call raises or returns an error, not both'],
+    ["received-backend.yaml", GOOD_HEAD + "  - assert: {received: {backend: z, kind: probe}}\nexpect: {default: passes}\n", 6, 34, 'steps[1].assert.received.backend: unknown backend "z" (defined: a)'],
+    ["received-since.yaml", GOOD_HEAD + "  - assert: {received: {kind: probe, since: later}}\nexpect: {default: passes}\n", 6, 45, 'steps[1].assert.received.since: no earlier mark named "later"'],
     ["body-and-fixture.yaml", GOOD_HEAD.replace("fixture: routes/two-backends.json", "fixture: routes/two-backends.json, body: {uri: /x}") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: give body or fixture, not both"],
   ];
   it.each(cases)("%s", (name, text, line, col, message) => {
@@ -102,20 +117,23 @@ describe("harness run with bad input exits 2 with one line", () => {
   it("a bad scenario file, an unknown version, an unknown target, an unreachable external target", async () => {
     const closed = await closedPort();
     const bad = write("cli-bad.yaml", GOOD_HEAD + "  - sleep: 2s\nexpect: {default: passes}\n");
+    const badInject = write("cli-bad-inject.yaml", GOOD_HEAD + "  - inject: {function: construct_upstream, returns: [1]}\nexpect: {default: passes}\n");
     const results = await Promise.all([
       run([bad]),
       run(["scenarios", "--versions", "3.99.0"]),
       run(["scenarios", "--target", "kubernetes"]),
       run(["scenarios", "--target", "external", "--versions", "3.16.0", "--admin-url", `http://127.0.0.1:${closed}`, "--gateway-url", "http://127.0.0.1:1", "--control-url", "http://127.0.0.1:1"]),
       run(["scenarios", "--target", "external", "--versions", "3.16.0", "--admin-url", "http://10.0.0.1:9180", "--gateway-url", "http://127.0.0.1:1", "--control-url", "http://127.0.0.1:1"]),
+      run([badInject]),
     ]);
     const lines = results.map((r) => r.stderr.trim());
-    expect(results.map((r) => r.exitCode)).toEqual([2, 2, 2, 2, 2]);
+    expect(results.map((r) => r.exitCode)).toEqual([2, 2, 2, 2, 2, 2]);
     expect(lines[0]).toMatch(/^harness: .*cli-bad\.yaml:6:5: steps\[1\]\.sleep: unknown step "sleep"/);
     expect(lines[1]).toBe('harness: --versions: unknown version "3.99.0" (known: 3.15.0, 3.16.0, 3.17.0, 3.18.0, suggested, fallback-without-get-node)');
     expect(lines[2]).toBe('harness: --target: expected inproc, serve or external, got "kubernetes"');
     expect(lines[3]).toMatch(new RegExp(`^harness: --admin-url: http://127\\.0\\.0\\.1:${closed} does not answer \\(.*ECONNREFUSED.*\\)$`));
     expect(lines[4]).toBe("harness: --admin-url: http://10.0.0.1:9180 is not on loopback (127.0.0.0/8, ::1); the harness sends no traffic elsewhere");
+    expect(lines[5]).toMatch(/^harness: .*cli-bad-inject\.yaml:6:54: steps\[1\]\.inject\.returns\[0\]: the first value returned must be a table or null/);
     for (const l of lines) expect(l.split("\n")).toHaveLength(1);
   });
 });

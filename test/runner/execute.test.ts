@@ -73,7 +73,7 @@ expect: {default: passes}
     const run = (await runOn(["3.18.0"], s)).runs[0]!;
     expect(run.outcome).toBe("error");
     expect(run.failure?.message).toContain("expected status 2xx, got 400");
-    expect(run.failure?.message).toContain("must NOT have fewer than 1 items");
+    expect(run.failure?.message).toContain(`property \\"instances\\" validation failed: expect array to have at least 1 items`);
   });
 
   it("pool assertions compare exact sets of instance paths", async () => {

@@ -81,6 +81,12 @@ function hangingFactory(realTime = false): TargetFactory & { closed: number } {
         pools: async () => undefined,
         setBackend: async () => undefined,
         etcd: async () => undefined,
+        received: async () => [],
+        dns: async () => undefined,
+        inject: async () => undefined,
+        restore: async () => undefined,
+        setHealth: async () => undefined,
+        call: async () => [],
         close: async () => void f.closed++,
       };
       return { target, prefix: "/apisix" };

@@ -114,6 +114,68 @@ describe("serve: the Admin API and control API take only what they should", () =
     expect((await fetch(control("/v1/harness/backends/openai"), { method: "POST", body: "{not json" })).status).toBe(400);
     expect((await fetch(control("/v1/harness/backends/openai"), { method: "POST", body: '{"kind":"status","status":503}' })).status).toBe(200);
   });
+
+  it("the steering endpoints check their bodies, and say what is wrong", async () => {
+    const post = async (path: string, body: string) => {
+      const res = await fetch(control(path), { method: "POST", body });
+      return [res.status, ((await res.json()) as { error_msg?: string }).error_msg];
+    };
+    expect(await post("/v1/harness/dns", '{"name": "x.test", "entries": ["10.0.0.1"]}')).toEqual([400, "resolver: x.test -> 10.0.0.1 is not a loopback address (127.0.0.0/8 or ::1)"]);
+    expect(await post("/v1/harness/dns", '{"name": "x.test"}')).toEqual([400, "entries: expected a non-empty list of addresses or backend names"]);
+    expect(await post("/v1/harness/inject", '{"module": "m", "function": "f"}')).toEqual([400, 'give "raises" or "returns", one of them']);
+    expect(await post("/v1/harness/inject", '{"module": "apisix.core", "function": "f", "raises": "x"}')).toEqual([400, "the model engine can replace or call only apisix.plugins.ai-proxy-multi.construct_upstream (its profile's constructUpstream), not apisix.core.f; use --engine lua"]);
+    expect(await post("/v1/harness/health", '{"route": "1", "instance": 0, "node": "nowhere.test", "port": 80, "healthy": false}')).toEqual([400, '"nowhere.test" is neither an address, a backend (openai) nor a known host name']);
+    expect(await post("/v1/harness/call", '{"module": "apisix.plugins.ai-proxy-multi", "function": "construct_upstream", "times": 0}')).toEqual([400, "times: expected 1 to 100"]);
+    expect(await post("/v1/harness/call", "{not json")).toEqual([400, expect.stringMatching(/^invalid request body: /)]);
+  });
+});
+
+describe("harness run --target serve: every step that reaches into the gateway, on both engines", () => {
+  const dir = mkdtempSync(join(tmpdir(), "serve-steps-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("log_level, dns, inject/restore, health, call, received and admin body checks go through /v1/harness/", async () => {
+    const file = join(dir, "steps.yaml");
+    writeFileSync(
+      file,
+      `name: steering a serve process
+log_level: info
+backends:
+  dead: {hosts: ["127.0.0.30"], mode: {status: 500}}
+  ok: {hosts: ["127.0.0.31"]}
+  b1: {hosts: ["127.0.0.11"]}
+steps:
+  - dns: {name: multi-ip.test, addresses: [b1]}
+  - inject: {function: construct_upstream, returns: [null, boom]}
+  - admin: {method: PUT, path: /apisix/admin/routes/1, fixture: routes/dead-and-ok.json, status: 201, json: [{path: "$.value.uri", equals: "/ai/*"}]}
+  - health: {route: 1, instance: 0, node: "dead:16725", healthy: false}
+  - health: {route: 1, instance: 1, node: "ok:16724", healthy: true}
+  - request: {path: /ai/chat/completions, fixture: chat.json}
+  - wait: 1500ms
+  - assert: {log: {contains: "[creating checker] unable to construct upstream", level: error, atLeast: 1}}
+  - assert: {log: {contains: "error: boom, context: ngx.timer", level: error, atLeast: 1}}
+  - inject: {function: construct_upstream, restore: true}
+  - call:
+      function: construct_upstream
+      arg: {name: d, provider: openai, weight: 1, options: {model: gpt-4}, override: {endpoint: "http://multi-ip.test:16724"}}
+      json: [{path: "$.result.nodes[0].host", equals: "127.0.0.11"}]
+  - request: {path: /ai/chat/completions, fixture: chat.json}
+  - wait: 1500ms
+  - request: {path: /ai/chat/completions, fixture: chat.json, instance: ok}
+  - assert: {received: {backend: ok, kind: chat, path: /v1/chat/completions, headers: {authorization: "Bearer token"}, atLeast: 1}}
+  - admin: {method: PUT, path: /apisix/admin/routes/1, body: {uri: "/ai/*", upstream: {type: roundrobin, nodes: {"127.0.0.31:16724": 1}}}}
+  - wait: 1500ms
+  - assert: {log: {contains: "try to release checker", level: info, atLeast: 1}}
+expect: {default: passes}
+`,
+    );
+    const run = (engine: string) => execa("node", ["bin/harness.js", "run", file, "--target", "serve", "--versions", "3.18.0", "--store", "memory", "--engine", engine], { cwd: ROOT, reject: false });
+    const [model, lua] = await Promise.all([run("model"), run("lua")]);
+    for (const res of [model, lua]) {
+      expect(res.exitCode, res.stdout + res.stderr).toBe(0);
+      expect(res.stdout).toContain("1 passed, 0 failed");
+    }
+  }, 60_000);
 });
 
 describe("serve: a fresh error log per session", () => {

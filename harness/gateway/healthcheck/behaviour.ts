@@ -17,6 +17,11 @@ export interface ManagerBehaviour {
     guardWorkingWarn: number;
     /** fetch_node_status's "health check target status not available yet" (3.18.0). */
     targetNotFound: number;
+    /** The info lines of letting a checker go: `releasing existing checker` (create), `try to release checker` (working check). */
+    releaseExisting: number;
+    releaseChecker: number;
+    /** The warn when a rebuild's new checker cannot be created and the old one goes (3.18.0). */
+    releaseAfterCreateFailed: number;
   };
   /** Protect construct_upstream and check its result instead of indexing nil. */
   guardsConstructResult: boolean;

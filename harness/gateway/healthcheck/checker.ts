@@ -248,6 +248,24 @@ export class Checker {
     return true;
   }
 
+  /**
+   * set_target_status: reset the target's counter, set its shared state, raise the event and say
+   * so; a target this object does not know only gets a warn.
+   */
+  setTargetStatus(ip: string, port: number, hostname: string | undefined, isHealthy: boolean): boolean {
+    const name = hostname ?? ip;
+    if (!this.targets.has(localKey(ip, port, name))) {
+      this.log("warn", `trying to set status for a target that is not in the list: ${ip}:${port}`);
+      return true;
+    }
+    const report = isHealthy ? "healthy" : "unhealthy";
+    this.shm.setCounter(ip, port, name, 0);
+    this.shm.setState(ip, port, name, report);
+    this.raiseEvent(report, ip, port, name);
+    this.log("warn", `${report} forced for ${name} ${ip}:${port}`);
+    return true;
+  }
+
   /** delayed_clear: mark every target for purging `delay` seconds from now (the state stays until then). */
   delayedClear(delay: number): boolean {
     const purge = this.lib.nowSeconds() + delay;

@@ -182,7 +182,7 @@ export class HealthCheckManager {
       this.env.log.write(
         level,
         { file: FILE, line },
-        `[${phase} checker] unable to construct upstream for plugin: ${pluginName}, resource path: ${resourcePath}, json path: ${jsonPath}, error: ${result.error}`,
+        `[${phase} checker] unable to construct upstream for plugin: ${pluginName}, resource path: ${resourcePath}, json path: ${jsonPath}, error: ${result.error ?? (phase === "creating" ? "nil" : "unknown error")}`,
         "ngx.timer",
       );
       return { constructorConfig };
@@ -267,6 +267,7 @@ export class HealthCheckManager {
       const checker = this.createChecker(upstream);
       if (!checker) {
         if (existing) {
+          this.env.log.write("warn", { file: FILE, line: this.behaviour.lines.releaseAfterCreateFailed }, `releasing existing checker after create failed: ${existing.checker} for resource: ${resourcePath} and version: ${existing.version}`, "ngx.timer");
           existing.checker.dead = true;
           existing.checker.stop();
           this.workingPool.delete(resourcePath);
@@ -278,6 +279,7 @@ export class HealthCheckManager {
       if (existing) {
         existing.checker.dead = true;
         existing.checker.stop();
+        this.logReleased(this.behaviour.lines.releaseExisting, `releasing existing checker: ${existing.checker} for resource: ${resourcePath} and version: ${existing.version}`);
       }
       this.traceCreated(checker, resourcePath, resourceVer, existing);
       return;
@@ -286,11 +288,17 @@ export class HealthCheckManager {
     if (existing) {
       existing.checker.delayedClear(DELAYED_CLEAR_TIMEOUT);
       existing.checker.stop();
+      this.logReleased(this.behaviour.lines.releaseExisting, `releasing existing checker: ${existing.checker} for resource: ${resourcePath} and version: ${existing.version}`);
     }
     const checker = this.createChecker(upstream);
     if (!checker) return;
     this.workingPool.set(resourcePath, { version: resourceVer, checker, checks: upstream.checks });
     this.traceCreated(checker, resourcePath, resourceVer, existing);
+  }
+
+  /** The info line the manager writes when it lets a checker go (seen with log_level info). */
+  private logReleased(line: number, message: string): void {
+    this.env.log.write("info", { file: FILE, line }, message, "ngx.timer");
   }
 
   private traced(extra: { version?: string; previous?: string }): { version?: string; previous?: string; worker?: number } {
@@ -328,6 +336,7 @@ export class HealthCheckManager {
         item.checker.dead = true;
         item.checker.delayedClear(DELAYED_CLEAR_TIMEOUT);
         item.checker.stop();
+        this.logReleased(this.behaviour.lines.releaseChecker, `try to release checker: ${item.checker} for resource: ${resourcePath} and version : ${item.version}`);
         this.trace.checker("destroyed", String(item.checker), resourcePath, this.traced({ version: item.version }));
       }
     }

@@ -1,7 +1,8 @@
 /**
  * A log as two engines must agree on it: the warn and error lines of each second, with what says
  * nothing about behaviour taken out (time, pid, connection number, table addresses, a run's own
- * key prefix, the ports mock backends got from the kernel). Within one second the order of lines
+ * key prefix, the ports mock backends got from the kernel, etcd revisions: on a shared etcd they
+ * count every run's writes). Within one second the order of lines
  * depends on pairs() over the pools, so lines are compared as a sorted list.
  */
 export interface SignatureLine {
@@ -18,7 +19,8 @@ export function normaliseLine(text: string): string {
     .replace(/\/apisix-[0-9a-z-]+\//g, "/apisix/")
     .replace(/(?:checker@|table: )0x[0-9a-f]+/g, "<table>")
     .replace(/checker#\d+/g, "<table>")
-    .replace(/127\.0\.0\.1:\d{4,5}\b/g, "127.0.0.1:<port>");
+    .replace(/127\.0\.0\.1:\d{4,5}\b/g, "127.0.0.1:<port>")
+    .replace(/(compact_revision = "|compact_revision=|\brev=|watch_ctx\.rev=)\d+/g, "$1<revision>");
 }
 
 /** Lines with `t` in ms since the run started. */

@@ -2,7 +2,19 @@ import type { TimerHandle } from "../clock/clock.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CONFIG_ETCD_3_15, type ConfigChange, type ConfigEtcdBehaviour, type ConfigItem } from "../config/config-cache.ts";
-import { LuaRequestError, type CheckerView, type Engine, type EngineEnv, type GatewayVersion, type PluginCheck, type WorkerState } from "../engine.ts";
+import {
+  LuaRequestError,
+  type CheckerView,
+  type Engine,
+  type EngineEnv,
+  type GatewayVersion,
+  type Injection,
+  type PluginCall,
+  type PluginCallResult,
+  type PluginCheck,
+  type TargetHealth,
+  type WorkerState,
+} from "../engine.ts";
 import type { GatewayRequest, GatewayResponse } from "../http-types.ts";
 import type { LogLevel } from "../log/error-log.ts";
 import { endpointNode, parseEndpointAsUrl, resolveDomain } from "../plugins/ai-proxy-multi/endpoint.ts";
@@ -247,6 +259,40 @@ export class LuaEngine implements Engine {
         return { worker: s.index, pid: s.pid, pools: { waiting: r.waiting ?? {}, working }, checkers };
       }),
     );
+  }
+
+  /** Each worker's host table (what the DNS client answers from) takes the new addresses. */
+  async dnsChanged(name: string, addresses: string[]): Promise<void> {
+    await Promise.all(this.slots.map((s) => this.run(s, "dns", { name: name.toLowerCase(), ips: addresses })));
+  }
+
+  async inject(i: Injection): Promise<void> {
+    const payload: Record<string, unknown> = { module: i.module, function: i.function, returns: (i.returns ?? []).map((v) => JSON.stringify(v ?? null)) };
+    if (i.raises !== undefined) payload.raises = i.raises;
+    if (i.after !== undefined) payload.after = i.after;
+    await Promise.all(this.slots.map((s) => this.run(s, "inject", payload)));
+  }
+
+  async restore(module: string, fn: string): Promise<void> {
+    await Promise.all(this.slots.map((s) => this.run(s, "restore", { module, function: fn })));
+  }
+
+  /** In worker 0, through lua-resty-healthcheck's own API (see main.lua's `health`). */
+  async setTargetHealth(t: TargetHealth): Promise<void> {
+    const payload: Record<string, unknown> = { checker: t.checker, ip: t.ip, port: t.port, healthy: t.healthy };
+    if (t.hostname !== undefined) payload.hostname = t.hostname;
+    await this.run(this.slots[0]!, "health", payload);
+  }
+
+  async call(c: PluginCall): Promise<PluginCallResult[]> {
+    const payload: Record<string, unknown> = { module: c.module, function: c.function, times: c.times };
+    if (c.arg !== undefined) payload.arg = JSON.stringify(c.arg);
+    const out = (await this.run(this.slots[0]!, "call", payload)) as { result?: string; error?: string; raised?: string; arg: string }[];
+    return out.map((r) => {
+      const res: PluginCallResult = { result: r.result === undefined ? null : JSON.parse(r.result), error: r.error === undefined ? null : JSON.parse(r.error), arg: JSON.parse(r.arg) };
+      if (r.raised !== undefined) res.raised = r.raised;
+      return res;
+    });
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,7 @@
 import { Ajv, type ValidateFunction } from "ajv";
+import { describeSchemaError } from "../admin/schema-errors.ts";
 import type { Clock } from "../clock/clock.ts";
-import type { Transport } from "../net/transport.ts";
+import type { ProbeRequest, Transport } from "../net/transport.ts";
 import { answerSharedDictCall, type SharedDict } from "../shared-dict.ts";
 import type { LuaCall } from "./lua-worker.ts";
 
@@ -34,7 +35,7 @@ export function parseRawRequest(raw: string): { method: string; path: string; he
 
 // APISIX's schema tables are the same in every run of a version: compile each once per process.
 const validators = new Map<string, ValidateFunction>();
-const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false, validateSchema: false, allowUnionTypes: true });
+const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false, validateSchema: false, allowUnionTypes: true, verbose: true });
 
 function validatorFor(schemaText: string): ValidateFunction {
   let v = validators.get(schemaText);
@@ -43,16 +44,6 @@ function validatorFor(schemaText: string): ValidateFunction {
     validators.set(schemaText, v);
   }
   return v;
-}
-
-/** core.schema.check's message shape: `property "a.b" validation failed: <why>`. */
-function schemaError(v: ValidateFunction): string {
-  const e = v.errors?.find((x) => !["if", "anyOf", "allOf", "oneOf", "then", "else"].includes(x.keyword)) ?? v.errors?.[0];
-  if (!e) return "invalid";
-  const where = e.instancePath ? `property "${e.instancePath.slice(1).replace(/\//g, ".")}" validation failed: ` : "";
-  if (e.keyword === "enum") return `${where}matches none of the enum values`;
-  if (e.keyword === "required") return `${where}property "${(e.params as { missingProperty: string }).missingProperty}" is required`;
-  return `${where}${e.message ?? "invalid"}`;
 }
 
 export class WorldCalls {
@@ -75,7 +66,7 @@ export class WorldCalls {
   }
 
   private async connect(msg: LuaCall): Promise<Record<string, unknown>> {
-    const r = await this.env.transport.probe({ ip: String(msg.ip), port: Number(msg.port), type: "tcp", path: "/", headers: [], timeoutMs: Number(msg.timeout ?? 60000) });
+    const r = await this.env.transport.probe({ ip: String(msg.ip), port: Number(msg.port), type: "tcp", path: "/", headers: [], timeoutMs: Number(msg.timeout ?? 60000), ...sentAt(msg) });
     if (r.kind === "status") return { ok: true };
     if (r.kind === "timeout") return { err: "timeout" };
     return { err: "connection refused" };
@@ -85,7 +76,9 @@ export class WorldCalls {
     const req = parseRawRequest(String(msg.data ?? ""));
     const host = req.headers.find(([k]) => k.toLowerCase() === "host")?.[1];
     const headers = req.headers.filter(([k]) => !["host", "connection"].includes(k.toLowerCase())).map(([k, v]) => `${k}: ${v}`);
-    const probe = { ip: String(msg.ip), port: Number(msg.port), type: "http" as const, path: req.path, headers, timeoutMs: Number(msg.timeout ?? 60000) };
+    // The method and body as the library wrote them (v3.2.2 always GETs; a later one may POST).
+    const probe: ProbeRequest = { ip: String(msg.ip), port: Number(msg.port), type: "http", path: req.path, headers, timeoutMs: Number(msg.timeout ?? 60000), method: req.method, ...sentAt(msg) };
+    if (req.body !== "") probe.body = req.body;
     const r = await this.env.transport.probe(host !== undefined ? { ...probe, hostHeader: host } : probe);
     if (r.kind === "timeout") return { err: "timeout" };
     if (r.kind === "refused") return { err: "connection reset by peer" };
@@ -104,7 +97,12 @@ export class WorldCalls {
       return { ok: false, err: `the harness cannot compile this schema: ${(e as Error).message}` };
     }
     const value = JSON.parse(String(msg.value)) as unknown;
-    if (!validate(value)) return { ok: false, err: schemaError(validate) };
+    if (!validate(value)) return { ok: false, err: describeSchemaError(validate.errors) };
     return { ok: true, filled: JSON.stringify(value) };
   }
+}
+
+/** The worker's clock when it probed: it runs ahead of the harness's clock between wake-ups. */
+function sentAt(msg: LuaCall): { atMs?: number } {
+  return typeof msg.at_ms === "number" ? { atMs: msg.at_ms } : {};
 }

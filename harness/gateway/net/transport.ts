@@ -14,6 +14,11 @@ export interface ProbeRequest {
   /** `Name: value` lines, as in checks.active.req_headers. */
   headers: string[];
   timeoutMs: number;
+  /** Default GET; a library that sends another method (and a body) says so. */
+  method?: string;
+  body?: string;
+  /** When the prober sent it on the gateway's clock, if not now (a Lua worker runs ahead between wake-ups). */
+  atMs?: number;
 }
 
 export type ProbeResult =

@@ -15,9 +15,9 @@ import type { VersionProfile } from "./profile.ts";
 const NIL_INSTANCE_LINE = 304;
 
 /** 3.15.0-3.17.0 manager: indexes construct_upstream's result unguarded, destroys on any version change. */
-function unguardedManager(lines: Pick<ManagerBehaviour["lines"], "createIndex" | "workingIndex" | "createFailed" | "workingFailed">): ManagerBehaviour {
+function unguardedManager(lines: Pick<ManagerBehaviour["lines"], "createIndex" | "workingIndex" | "createFailed" | "workingFailed" | "releaseExisting" | "releaseChecker">): ManagerBehaviour {
   return {
-    lines: { ...lines, guardCreate: lines.createIndex, guardWorkingError: lines.workingIndex, guardWorkingWarn: lines.workingIndex, targetNotFound: 0 },
+    lines: { ...lines, guardCreate: lines.createIndex, guardWorkingError: lines.workingIndex, guardWorkingWarn: lines.workingIndex, targetNotFound: 0, releaseAfterCreateFailed: 0 },
     guardsConstructResult: false,
     keepsCheckerOnVersionChange: false,
     fetchCheckerKeepsLiveChecker: false,
@@ -68,7 +68,7 @@ export const v3_15_0: VersionProfile = {
   pick: pick3_15,
   // openai-base.lua's request(): httpc:connect fails -> :340 at error, handle_error's 500/504.
   proxy: { connectFailed: { file: "openai-base.lua", line: 340, level: "error", prefix: "failed to connect to LLM server: " } },
-  manager: unguardedManager({ createIndex: 184, workingIndex: 242, createFailed: 278, workingFailed: 292 }),
+  manager: unguardedManager({ createIndex: 184, workingIndex: 242, createFailed: 278, workingFailed: 292, releaseExisting: 201, releaseChecker: 260 }),
   configEtcd: CONFIG_ETCD_3_15,
   healthcheck: HEALTHCHECK_3_2_0,
 };
@@ -78,7 +78,7 @@ export const v3_16_0: VersionProfile = {
   name: "3.16.0",
   summary: "as 3.15.0, lines moved (:180 create, :238 working check)",
   proxy: { connectFailed: { ...v3_15_0.proxy.connectFailed, line: 366 } },
-  manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288 }),
+  manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288, releaseExisting: 197, releaseChecker: 256 }),
   healthcheck: HEALTHCHECK_3_2_1,
 };
 
@@ -104,7 +104,7 @@ export const v3_17_0: VersionProfile = {
   // ai-proxy/base.lua's do_request (run under pcall: no function name) warns what
   // ai-transport/http.lua:145 returned: "connect: <err>".
   proxy: { connectFailed: { file: "base.lua", line: 226, level: "warn", prefix: "failed to send request to LLM server: connect: " } },
-  manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288 }),
+  manager: unguardedManager({ createIndex: 180, workingIndex: 238, createFailed: 274, workingFailed: 288, releaseExisting: 197, releaseChecker: 256 }),
   // config_etcd.lua@3.17.0:263,266,307,717,216
   configEtcd: { reloadKeepsUnchanged: false, lines: { canceled: 263, compacted: 266, smallerRevision: 307, readdir: 717, watchdirErr: 216 } },
   healthcheck: HEALTHCHECK_3_2_1,
@@ -131,7 +131,7 @@ export const v3_18_0: VersionProfile = {
   },
   proxy: { connectFailed: { file: "base.lua", line: 344, level: "warn", prefix: "failed to send request to LLM server: connect: " } },
   manager: {
-    lines: { createIndex: 344, workingIndex: 472, createFailed: 534, workingFailed: 548, guardCreate: 339, guardWorkingError: 467, guardWorkingWarn: 469, targetNotFound: 267 },
+    lines: { createIndex: 344, workingIndex: 472, createFailed: 534, workingFailed: 548, guardCreate: 339, guardWorkingError: 467, guardWorkingWarn: 469, targetNotFound: 267, releaseExisting: 421, releaseChecker: 516, releaseAfterCreateFailed: 406 },
     guardsConstructResult: true,
     keepsCheckerOnVersionChange: true,
     fetchCheckerKeepsLiveChecker: true,

@@ -195,8 +195,12 @@ function addEvents(b: Builder, events: TraceEvent[]): void {
   for (const name of [...open.keys()]) close(name, end, "still working at the end");
 }
 
+/** Steps that act on the world or the gateway: drawn on the step lane even with a timeline. */
+const ACTIONS = new Set(["backend", "etcd", "dns", "inject", "restore", "health", "call"]);
+
 function assertionStyle(s: StepRecord): Style | undefined {
-  if (s.kind !== "assert") return undefined;
+  // A call is judged like an assertion.
+  if (s.kind !== "assert" && s.kind !== "call") return undefined;
   if (!s.ok) return "assertion failed";
   if (s.bug) return s.held ? "bug assertion held" : "bug assertion not held";
   return undefined;
@@ -218,7 +222,7 @@ export function runLanes(run: RunResult): LaneModel {
     else if (!run.timeline && s.kind !== "mark" && s.kind !== "assert") {
       const lane = s.kind === "admin" || s.kind === "request" ? s.kind : "step";
       b.point(s.atMs, lane, lane === "step" || s.ok ? lane : `${lane} failed`, stepText(s));
-    } else if (s.kind === "backend" || s.kind === "etcd") b.point(s.atMs, "step", "step", stepText(s));
+    } else if (ACTIONS.has(s.kind)) b.point(s.atMs, "step", "step", stepText(s));
     if (s.kind === "wait" && s.ok) b.end = Math.max(b.end, s.atMs + Number(/wait (\d+) ms/.exec(s.summary)?.[1] ?? 0));
   }
   if (run.timeline) addEvents(b, run.timeline.events);

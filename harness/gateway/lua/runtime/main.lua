@@ -146,6 +146,105 @@ function handlers.event(msg)
     world.deliver_event(msg.source, msg.event, msg.data)
 end
 
+-- A JSON text as Lua: null is nil (at the top level; inside tables it stays cjson's null).
+local function from_json(text)
+    if text == nil or text == "null" then return nil end
+    return world.decode(text)
+end
+
+-- Fault injection, as APISIX's tests do it in init_worker: the module's field is replaced, so
+-- every caller that looks the function up in the module (the health-check manager does, at
+-- each call) gets the replacement. `restore` puts the real function back.
+local injected = {}   -- "module.function" -> the real function
+
+local function module_function(msg)
+    local mod = require(msg.module)
+    if type(mod) ~= "table" then error(("module '%s' is not a table"):format(msg.module), 0) end
+    return mod, msg["function"], msg.module .. "." .. msg["function"]
+end
+
+function handlers.inject(msg)
+    local mod, name, key = module_function(msg)
+    local real = injected[key] or mod[name]
+    if type(real) ~= "function" then error(("%s is not a function"):format(key), 0) end
+    injected[key] = real
+    local values, n = {}, #msg.returns
+    for i, text in ipairs(msg.returns) do values[i] = from_json(text) end
+    local calls, after, raises = 0, msg.after or 0, msg.raises
+    mod[name] = function(...)
+        calls = calls + 1
+        if calls <= after then return real(...) end
+        if raises then error(raises, 0) end
+        return unpack(values, 1, n)
+    end
+end
+
+function handlers.restore(msg)
+    local mod, name, key = module_function(msg)
+    if injected[key] then
+        mod[name] = injected[key]
+        injected[key] = nil
+    end
+end
+
+-- A direct call with one JSON argument, `times` times on the same argument; each result and
+-- the argument after the call go back as JSON text.
+function handlers.call(msg)
+    local mod, name, key = module_function(msg)
+    local fn = mod[name]
+    if type(fn) ~= "function" then error(("%s is not a function"):format(key), 0) end
+    local arg = from_json(msg.arg)
+    local out = {}
+    world.run_now("timer", function()
+        for i = 1, msg.times do
+            local ok, res, err = pcall(fn, arg)
+            local r = { arg = world.encode(arg) }
+            if ok then
+                r.result, r.error = world.encode(res), world.encode(err)
+            else
+                r.raised = tostring(res)
+            end
+            out[i] = r
+        end
+    end)
+    return out
+end
+
+-- Another worker's checker of that name sets a target's health in the shared dict: it adds the
+-- target with that health when the dict's list lacks it (add_target, as the stale-picker TEST
+-- seeds it), and forces it otherwise (set_target_status). Its checks never probe (interval 0).
+function handlers.health(msg)
+    local healthcheck = require("resty.healthcheck")
+    local hostname = msg.hostname or msg.ip
+    local present = false
+    for _, t in ipairs(healthcheck.get_target_list(msg.checker, "upstream-healthcheck") or {}) do
+        if t.ip == msg.ip and t.port == msg.port and t.hostname == hostname then present = true end
+    end
+    local failure
+    world.run_now("timer", function()
+        local shadow, err = healthcheck.new({
+            name = msg.checker,
+            shm_name = "upstream-healthcheck",
+            events_module = "resty.events",
+            checks = { active = { healthy = { interval = 0 }, unhealthy = { interval = 0 } } },
+        })
+        if not shadow then
+            failure = "healthcheck.new: " .. tostring(err)
+            return
+        end
+        local ok, aerr
+        if present then
+            ok, aerr = shadow:set_target_status(msg.ip, msg.port, hostname, msg.healthy)
+        else
+            ok, aerr = shadow:add_target(msg.ip, msg.port, hostname, msg.healthy)
+        end
+        shadow:stop()
+        if not ok then failure = tostring(aerr) end
+    end)
+    if failure then error(failure, 0) end
+    return { forced = present }
+end
+
 while true do
     local msg = ipc.read()
     if msg.now_ms then sched.set_now(msg.now_ms) end

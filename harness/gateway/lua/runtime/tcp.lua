@@ -28,7 +28,8 @@ local function wait_then(self, ms, err)
 end
 
 function Sock:connect(host, port)
-    local r = ipc.call({ call = "tcp", op = "connect", ip = host, port = port, timeout = self.timeouts[1] })
+    local r = ipc.call({ call = "tcp", op = "connect", ip = host, port = port, timeout = self.timeouts[1],
+                       at_ms = sched.now_ms() })
     local target = tostring(host) .. ":" .. tostring(port)
     if r.err == "timeout" then
         trace.probe(target, "timeout", false)
@@ -57,7 +58,7 @@ end
 local function fill(self)
     if self.buffer then return true end
     local r = ipc.call({ call = "tcp", op = "exchange", ip = self.ip, port = self.port,
-                         data = table.concat(self.sent), timeout = self.timeouts[3] })
+                         data = table.concat(self.sent), timeout = self.timeouts[3], at_ms = sched.now_ms() })
     self.sent = {}
     local target = tostring(self.ip) .. ":" .. tostring(self.port)
     if r.err == "timeout" then

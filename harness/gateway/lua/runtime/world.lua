@@ -300,6 +300,18 @@ W.ctx_side = setmetatable({
 
 W.http_side = missing("resty.http")
 
+-- Run fn in its own coroutine of that phase until it ends: it waits (a lock, a sleep) in
+-- virtual time of its own, as a request does.
+function W.run_now(phase, fn)
+    local rec = sched.spawn(phase, nil, fn)
+    while not rec.done do
+        local due = sched.next_due()
+        if not due then break end
+        sched.run_until(due)
+    end
+    return rec
+end
+
 function W.current_request()
     return request_state
 end
@@ -335,7 +347,7 @@ function W.request(msg)
     ngx.ctx = ctx
     local out = {}
     local plugin = require("apisix.plugins.ai-proxy-multi")
-    local rec = sched.spawn("access", nil, function()
+    W.run_now("access", function()
         local ok, code, body = xpcall(plugin.access, function(e)
             if type(e) == "table" and e.harness_exit then return e end
             return { traceback = debug.traceback(tostring(e), 2), message = tostring(e) }
@@ -364,12 +376,6 @@ function W.request(msg)
             out.conf = ins
         end
     end)
-    while not rec.done do
-        -- The request waits in virtual time of its own (a lock or a sleep in the access phase).
-        local due = sched.next_due()
-        if not due then break end
-        sched.run_until(due)
-    end
     request_state = nil
     ngx.ctx = {}
     return out

@@ -2,7 +2,8 @@ import { LuaError } from "../../lua/lua-error.ts";
 import type { PluginEnv, RuntimeFields } from "./runtime-fields.ts";
 import type { Checks, DnsNode, Instance, Upstream } from "./types.ts";
 
-export type ConstructResult = { ok: true; upstream: Upstream } | { ok: false; error: string };
+/** `error` is missing when construct_upstream returned a bare nil (an injected fault can). */
+export type ConstructResult = { ok: true; upstream: Upstream } | { ok: false; error?: string };
 
 /**
  * construct_upstream(instance): the upstream the health-check manager builds a checker from.

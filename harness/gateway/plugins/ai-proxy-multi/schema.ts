@@ -59,7 +59,8 @@ const instanceSchema = {
     weight: { type: "integer", minimum: 0 },
     auth: authSchema,
     options: { type: "object" },
-    override: { type: "object", properties: { endpoint: { type: "string", pattern: "^https?://" } } },
+    // No pattern: APISIX checks the endpoint by parsing it in check_schema ("invalid endpoint").
+    override: { type: "object", properties: { endpoint: { type: "string" } } },
     provider_conf: {
       type: "object",
       properties: { project_id: { type: "string" }, region: { type: "string" } },

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { acquireStore, storePerRun, type ProvisionedStore } from "../../harness/etcd/provision.ts";
+import { MemoryStore } from "../../harness/gateway/config/memory-store.ts";
+import { normaliseLine } from "../../harness/gateway/log/signature.ts";
+import { luaVersions } from "../../harness/gateway/lua/lua-engine.ts";
+import { closeIdleWorkers } from "../../harness/gateway/lua/lua-worker.ts";
+import { modelVersion } from "../../harness/gateway/model-engine.ts";
+import { getProfile, RELEASES } from "../../harness/gateway/versions/index.ts";
+import { findScenarioFiles, loadScenario } from "../../harness/runner/load.ts";
+import { runDiff } from "../../harness/runner/diff.ts";
+import { InprocFactory } from "../../harness/targets/inproc.ts";
+import { luaUnavailable, SOURCES } from "../helpers/lua.ts";
+import { hasEtcdBinary } from "../helpers/processes.ts";
+
+const skip = luaUnavailable();
+afterAll(closeIdleWorkers);
+
+const names = RELEASES.map((p) => p.name);
+const models = () => RELEASES.map(modelVersion);
+const describeLine = (d: { file: string; version: string; first: string }) => `${d.file} ${d.version}: ${d.first}`;
+
+describe("the log signature", () => {
+  it("takes out what differs between runs but not between behaviours: revisions, prefixes, ports, addresses", () => {
+    const a = normaliseLine('watch canceled by etcd, res: {result = {canceled = true, compact_revision = "108"}}, routes /apisix-1-ab-3-1/routes/1 127.0.0.1:40123 checker#4');
+    const b = normaliseLine('watch canceled by etcd, res: {result = {canceled = true, compact_revision = "244"}}, routes /apisix-2-cd-9-1/routes/1 127.0.0.1:51234 checker@0x7ffff7c38f70');
+    expect(a).toBe(b);
+    expect(normaliseLine("received smaller revision, rev=12, watch_ctx.rev=40. etcd may be restarted")).toBe("received smaller revision, rev=<revision>, watch_ctx.rev=<revision>. etcd may be restarted");
+    // What says something about behaviour stays: a line number, a level word, an instance index.
+    expect(normaliseLine("healthcheck_manager.lua:242: attempt to index")).not.toBe(normaliseLine("healthcheck_manager.lua:184: attempt to index"));
+  });
+});
+
+describe.skipIf(skip)(`the model against APISIX's own Lua${skip ? ` (skipped: ${skip})` : ""}`, () => {
+  it("agree on every catalogue scenario and release (memory store, seed 1)", async () => {
+    const result = await runDiff({
+      scenarios: findScenarioFiles(["scenarios"]).map(loadScenario),
+      model: models(),
+      lua: luaVersions(names, SOURCES),
+      factory: new InprocFactory(() => new MemoryStore(), "memory"),
+      seed: 1,
+    });
+    expect(result.runs.length).toBeGreaterThanOrEqual(80);
+    expect(result.disagreements.map(describeLine)).toEqual([]);
+  }, 120_000);
+
+  it("a model that logs the crash at another line is caught, with the first line where they part", async () => {
+    const real = getProfile("3.15.0");
+    const wrong = modelVersion({ ...real, manager: { ...real.manager, lines: { ...real.manager.lines, workingIndex: 243 } } });
+    const result = await runDiff({
+      scenarios: [loadScenario("scenarios/13101-crash-loop-after-patch.yaml")],
+      model: [wrong],
+      lua: luaVersions(["3.15.0"], SOURCES),
+      factory: new InprocFactory(() => new MemoryStore(), "memory"),
+      seed: 1,
+    });
+    expect(result.disagreements).toHaveLength(1);
+    expect(result.disagreements[0]!.kind).toBe("log");
+    expect(result.disagreements[0]!.first).toMatch(/^model: \d+s \[error\] .*healthcheck_manager\.lua:243: .*\nlua: {3}\d+s \[error\] .*healthcheck_manager\.lua:242: /);
+  }, 60_000);
+});
+
+describe.skipIf(skip || !hasEtcdBinary())("the model against APISIX's own Lua on real etcd", () => {
+  let provisioned: ProvisionedStore;
+  beforeAll(async () => {
+    provisioned = await acquireStore({ prefer: "etcd", log: () => undefined });
+  });
+  afterAll(async () => {
+    await provisioned?.release();
+  });
+
+  it("agree on the etcd scenarios, though each run sees its own revision numbers", async () => {
+    const files = ["etcd-compaction-reloads-all", "etcd-restart-resumes-watch", "checker-survives-etcd-restart", "13101-crash-loop-after-patch"];
+    const result = await runDiff({
+      scenarios: files.map((f) => loadScenario(`scenarios/${f}.yaml`)),
+      model: models(),
+      lua: luaVersions(names, SOURCES),
+      factory: new InprocFactory(storePerRun(provisioned), "etcd"),
+      seed: 1,
+    });
+    expect(result.runs).toHaveLength(files.length * names.length);
+    expect(result.disagreements.map(describeLine)).toEqual([]);
+  }, 120_000);
+});
