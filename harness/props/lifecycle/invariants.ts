@@ -8,7 +8,7 @@
  *     for) is current if it exists (2 s after the write); 2 s after a write or a delete, no
  *     working checker belongs to a removed instance or to the deleted route;
  *  3. a target of a down backend, on a checker that has been current since some time s, is
- *     unhealthy once max(down since, s) + tcp_failures x healthy.interval + first-probe delay +
+ *     unhealthy once max(down since, s) + tcp_failures x healthy.interval + the probe timer's 0.1 s +
  *     one tick have passed.
  */
 import { CHECK_DEFAULTS } from "../../gateway/healthcheck/checker.ts";
@@ -18,7 +18,7 @@ import { backendIp, type BackendName } from "./world.ts";
 
 /** How long after a request (and after the last config change) the checkers must be in place. */
 export const SETTLE_MS = 2000;
-/** The checker's first probe of a new target. */
+/** lua-resty-healthcheck's probe timer ticks every 0.1 s: a probe due at t runs by t + 100 ms. */
 export const FIRST_PROBE_DELAY_MS = 100;
 /** One manager tick of slack. */
 export const TICK_MS = 1000;
