@@ -268,7 +268,8 @@ export class LocalEtcd {
   private async doStop(): Promise<void> {
     this.stopped = true;
     try {
-      await this.proc?.stop();
+      // The data dir goes with it: nothing to shut down gracefully for, so SIGKILL at once.
+      await this.proc?.stop(0);
     } finally {
       await this.home.remove();
     }

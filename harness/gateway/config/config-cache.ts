@@ -334,8 +334,10 @@ export class ConfigCache {
   async settle(trigger: () => void = () => undefined, timeoutMs = 5000): Promise<void> {
     trigger();
     const deadline = Date.now() + timeoutMs;
-    // A broken watch is reported asynchronously: give it a moment to arrive.
-    await new Promise((r) => setTimeout(r, 0));
+    // A broken watch is reported asynchronously (the stores report it in a microtask, or on the I/O
+    // that broke it): one turn of the event loop lets it arrive. setImmediate, not setTimeout(0),
+    // which costs a whole millisecond, the largest share of a lifecycle sequence's time.
+    await new Promise((r) => setImmediate(r));
     while (this.resyncing || (!this.watch && !this.stopped && !this.cut)) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`the gateway's etcd watch did not come back within ${timeoutMs} ms${this.lastResyncError ? `: ${this.lastResyncError}` : ""}`);
