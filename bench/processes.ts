@@ -74,3 +74,31 @@ export function baselineTree(ref: string): Tree & { remove(): void } {
   copyFileSync(join(ROOT, "bench/lifecycle-rate.ts"), join(dir, "bench/lifecycle-rate.ts"));
   return { label: sha, dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** Wall times (ms) per tree dir, then per command name. */
+export type WallTimes = Map<string, Map<string, number[]>>;
+
+/**
+ * Wall times of `cmds` in each tree over `rounds` rounds, after one warm-up run of each (builds,
+ * disk caches). Within a round each command runs in every tree in turn, and which tree goes
+ * first alternates, so neither always runs right after the other. `afterRound` runs at the end
+ * of each round (with that round's tree order); `logged` names the command the progress line shows.
+ */
+export async function timeCommands(
+  trees: Tree[],
+  cmds: Command[],
+  rounds: number,
+  log: (s: string) => void,
+  logged: Command,
+  afterRound?: (order: Tree[]) => Promise<void>,
+): Promise<WallTimes> {
+  const wall: WallTimes = new Map(trees.map((t) => [t.dir, new Map(cmds.map((c) => [c.name, []]))]));
+  for (const t of trees) for (const c of cmds) await timeNode(t.dir, c.args, c.exit);
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 ? [...trees].reverse() : trees;
+    for (const c of cmds) for (const t of order) wall.get(t.dir)!.get(c.name)!.push(await timeNode(t.dir, c.args, c.exit));
+    await afterRound?.(order);
+    log(`round ${round + 1}/${rounds}: ` + trees.map((t) => `${t.label}: ${logged.name} ${(wall.get(t.dir)!.get(logged.name)!.at(-1)! / 1000).toFixed(2)} s`).join("; "));
+  }
+  return wall;
+}
