@@ -30,6 +30,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { checkLifecycle } from "../harness/props/lifecycle/run.ts";
 import { benchFlakes, flakeTable } from "./flake-bench.ts";
 import { benchHtml, htmlTable } from "./html-bench.ts";
@@ -38,30 +39,42 @@ import { benchLua, luaTable } from "./lua-bench.ts";
 import { benchRepro, reproTable } from "./repro-bench.ts";
 import { fmtMs, max, median } from "./stats.ts";
 
-if (process.argv.includes("--help") || process.argv.includes("-h")) {
-  process.stdout.write(
-    [
-      "usage: npm run bench -- [--rounds 5] [--seeds 20] [--baseline <git ref>] [--flakes 50] [--write]",
-      "       npm run bench -- --only html|lua|flakes|processes [--rounds 5] [--flakes 50] [--baseline <git ref>] [--write]",
-      "",
-      "Prints medians and ratios (the parts are listed at the top of bench/bench.ts); --write also writes bench/RESULTS.md",
-      "(with --only: replaces that part's section). --baseline measures another commit's tree in the same rounds.",
-      "--only processes: the wall times of `node -e 0`, `harness --help`, a bad usage, `harness repro` (real etcd and",
-      "memory) and `harness run scenarios/ --versions all`, without the rest of part 1.",
-      "",
-    ].join("\n"),
-  );
+const USAGE = `usage: npm run bench -- [--rounds N] [--seeds N] [--baseline <git ref>] [--flakes N] [--write]
+       npm run bench -- --only html|lua|flakes|processes [--rounds N] [--flakes N] [--baseline <git ref>] [--write]
+
+Prints medians and ratios on stderr; --write also writes bench/RESULTS.md (with --only, its section).
+--only processes: the wall times of part 1 alone (node -e 0, --help, a bad usage, repro on real etcd and on
+memory, run scenarios/ --versions all), with --baseline before/after ratios.`;
+let parsed: ReturnType<typeof parseBenchArgs>;
+function parseBenchArgs() {
+  return parseArgs({
+    args: process.argv.slice(2),
+    options: { rounds: { type: "string" }, seeds: { type: "string" }, baseline: { type: "string" }, flakes: { type: "string" }, only: { type: "string" }, write: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  }).values;
+}
+try {
+  parsed = parseBenchArgs();
+} catch (e) {
+  process.stderr.write(`bench: ${(e as Error).message}\n${USAGE}\n`);
+  process.exit(2);
+}
+if (parsed.help) {
+  process.stdout.write(USAGE + "\n");
   process.exit(0);
 }
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
+function count(name: "rounds" | "seeds" | "flakes", fallback: number): number {
+  const v = parsed[name];
+  if (v === undefined) return fallback;
+  if (!/^\d+$/.test(v)) {
+    process.stderr.write(`bench: --${name} expects a whole number, got "${v}"\n${USAGE}\n`);
+    process.exit(2);
+  }
+  return Number(v);
 }
-const ROUNDS = Number(arg("rounds") ?? 5);
-const SEEDS = Number(arg("seeds") ?? 20);
-const BASELINE = arg("baseline");
-const FLAKES = Number(arg("flakes") ?? 50);
+const ROUNDS = count("rounds", 5);
+const SEEDS = count("seeds", 20);
+const BASELINE = parsed.baseline;
+const FLAKES = count("flakes", 50);
 const RUNS = 1000;
 const log = (s: string): void => void process.stderr.write(s + "\n");
 
@@ -130,13 +143,13 @@ function writeSection(heading: string, section: string): void {
   writeFileSync(RESULTS, old.slice(0, start) + section + (end < old.length ? "\n" + old.slice(end) : ""));
 }
 
-if (process.argv.includes("--only")) {
-  const name = process.argv[process.argv.indexOf("--only") + 1] ?? "";
+if (parsed.only !== undefined) {
+  const name = parsed.only;
   const part = PARTS[name];
   if (!part) throw new Error(`--only: expected one of ${Object.keys(PARTS).join(", ")}, got "${name}"`);
   const section = `${await part.table()}\n\nMeasured with \`npm run bench -- --only ${name} ${part.args ?? `--rounds ${ROUNDS}`} --write\` on ${new Date().toISOString().slice(0, 10)}: ${machine}.\n`;
   process.stdout.write(section);
-  if (process.argv.includes("--write")) writeSection(part.heading, section);
+  if (parsed.write) writeSection(part.heading, section);
   process.exit(0);
 }
 
@@ -294,4 +307,4 @@ const text = [
   ...(flakes ? [flakes, ""] : []),
 ].join("\n");
 process.stdout.write(text);
-if (process.argv.includes("--write")) writeFileSync(RESULTS, text);
+if (parsed.write) writeFileSync(RESULTS, text);
