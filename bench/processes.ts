@@ -64,12 +64,18 @@ export async function peakRssMiB(dir: string, args: string[], expectExit: number
   }
 }
 
-/** The project as it was at a git ref, in a temp dir, sharing this tree's node_modules. */
+/**
+ * The project as it was at a git ref, in a temp dir. It shares this tree's node_modules when both
+ * lock files agree, and gets its own `npm ci` when they do not (a baseline from before a
+ * dependency was added or removed could not load otherwise).
+ */
 export function baselineTree(ref: string): Tree & { remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), "harness-bench-baseline-"));
   const sha = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", ref], { encoding: "utf8" }).trim();
   execFileSync("sh", ["-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", ROOT, sha, dir]);
-  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  const lock = (d: string): string => readFileSync(join(d, "package-lock.json"), "utf8");
+  if (lock(dir) === lock(ROOT)) symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  else execFileSync("npm", ["ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
   // The lifecycle rate is measured by this tree's script, which only needs checkLifecycle.
   copyFileSync(join(ROOT, "bench/lifecycle-rate.ts"), join(dir, "bench/lifecycle-rate.ts"));
   return { label: sha, dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
