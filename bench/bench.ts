@@ -3,7 +3,8 @@
  * bench/RESULTS.md.
  *
  *   npm run bench -- [--rounds 5] [--seeds 20] [--baseline <git ref>] [--flakes 50] [--write]
- *   npm run bench -- --only html|lua|flakes [--rounds 5] [--flakes 50] [--write]   (only that part; --write replaces its section)
+ *   npm run bench -- --only html|lua|flakes|processes [--rounds 5] [--flakes 50] [--baseline <git ref>] [--write]
+ *     (only that part; --write replaces its section; processes = part 1's wall times alone)
  *
  * 1. Whole processes, as a user runs them: `node -e 0`, `harness --help`, a bad-usage exit,
  *    `harness repro` on a real etcd it starts (cold) and on the in-memory store, `harness run
@@ -29,22 +30,51 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { checkLifecycle } from "../harness/props/lifecycle/run.ts";
 import { benchFlakes, flakeTable } from "./flake-bench.ts";
 import { benchHtml, htmlTable } from "./html-bench.ts";
-import { baselineTree, commands, peakRssMiB, ROOT, timeNode, type Tree } from "./processes.ts";
+import { baselineTree, commands, peakRssMiB, ROOT, timeCommands, type Command, type Tree, type WallTimes } from "./processes.ts";
 import { benchLua, luaTable } from "./lua-bench.ts";
 import { benchRepro, reproTable } from "./repro-bench.ts";
 import { fmtMs, max, median } from "./stats.ts";
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
+const USAGE = `usage: npm run bench -- [--rounds N] [--seeds N] [--baseline <git ref>] [--flakes N] [--write]
+       npm run bench -- --only html|lua|flakes|processes [--rounds N] [--flakes N] [--baseline <git ref>] [--write]
+
+Prints medians and ratios on stderr; --write also writes bench/RESULTS.md (with --only, its section).
+--only processes: the wall times of part 1 alone (node -e 0, --help, a bad usage, repro on real etcd and on
+memory, run scenarios/ --versions all), with --baseline before/after ratios.`;
+let parsed: ReturnType<typeof parseBenchArgs>;
+function parseBenchArgs() {
+  return parseArgs({
+    args: process.argv.slice(2),
+    options: { rounds: { type: "string" }, seeds: { type: "string" }, baseline: { type: "string" }, flakes: { type: "string" }, only: { type: "string" }, write: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  }).values;
 }
-const ROUNDS = Number(arg("rounds") ?? 5);
-const SEEDS = Number(arg("seeds") ?? 20);
-const BASELINE = arg("baseline");
-const FLAKES = Number(arg("flakes") ?? 50);
+try {
+  parsed = parseBenchArgs();
+} catch (e) {
+  process.stderr.write(`bench: ${(e as Error).message}\n${USAGE}\n`);
+  process.exit(2);
+}
+if (parsed.help) {
+  process.stdout.write(USAGE + "\n");
+  process.exit(0);
+}
+function count(name: "rounds" | "seeds" | "flakes", fallback: number): number {
+  const v = parsed[name];
+  if (v === undefined) return fallback;
+  if (!/^\d+$/.test(v)) {
+    process.stderr.write(`bench: --${name} expects a whole number, got "${v}"\n${USAGE}\n`);
+    process.exit(2);
+  }
+  return Number(v);
+}
+const ROUNDS = count("rounds", 5);
+const SEEDS = count("seeds", 20);
+const BASELINE = parsed.baseline;
+const FLAKES = count("flakes", 50);
 const RUNS = 1000;
 const log = (s: string): void => void process.stderr.write(s + "\n");
 
@@ -67,7 +97,41 @@ const PARTS: Record<string, { heading: string; table: () => Promise<string>; arg
     },
   },
   flakes: { heading: "The scenario catalogue run ", table: async () => flakeTable(await benchFlakes(FLAKES, "inproc", "everything", log)), args: `--flakes ${FLAKES}` },
+  processes: { heading: "Start-up and run wall times, ", table: processesTable, args: `--rounds ${ROUNDS}${BASELINE ? ` --baseline ${BASELINE}` : ""}` },
 };
+
+/** Part 1's wall times alone (no peak memory, no lifecycle rates), with --baseline before/after ratios. */
+async function processesTable(): Promise<string> {
+  const here: Tree = { label: "this tree", dir: ROOT };
+  const base = BASELINE ? baselineTree(BASELINE) : undefined;
+  const trees: Tree[] = base ? [base, here] : [here];
+  const out = mkdtempSync(join(tmpdir(), "harness-bench-"));
+  const load = (): string => loadavg().map((x) => x.toFixed(2)).join(" ");
+  const loadBefore = load();
+  try {
+    const cmds = commands(out);
+    const wall = await timeCommands(trees, cmds, ROUNDS, log, cmds[3]!);
+    const med = (t: Tree, c: Command): number => median(wall.get(t.dir)!.get(c.name)!);
+    const sec = (ms: number): string => `${(ms / 1000).toFixed(3)} s`;
+    const rows = cmds.map((c) =>
+      base
+        ? `| ${c.name} | ${sec(med(base, c))} | ${sec(med(here, c))} | ${(med(here, c) / med(base, c)).toFixed(2)}× |`
+        : `| ${c.name} | ${sec(med(here, c))} | ${sec(max(wall.get(here.dir)!.get(c.name)!))} |`,
+    );
+    return [
+      `Start-up and run wall times, spawn to exit, median of ${ROUNDS} rounds` +
+        (base ? `; before = commit ${base.label}, after = this tree, alternating within each round` : "") +
+        `; load average ${loadBefore} at the start, ${load()} at the end:`,
+      "",
+      base ? "| command | before | after | after / before |" : "| command | median | max |",
+      base ? "| --- | --- | --- | --- |" : "| --- | --- | --- |",
+      ...rows,
+    ].join("\n");
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+    base?.remove();
+  }
+}
 
 /** Replace a part's section of RESULTS.md (up to the next part's heading), or append it. */
 function writeSection(heading: string, section: string): void {
@@ -79,13 +143,13 @@ function writeSection(heading: string, section: string): void {
   writeFileSync(RESULTS, old.slice(0, start) + section + (end < old.length ? "\n" + old.slice(end) : ""));
 }
 
-if (process.argv.includes("--only")) {
-  const name = process.argv[process.argv.indexOf("--only") + 1] ?? "";
+if (parsed.only !== undefined) {
+  const name = parsed.only;
   const part = PARTS[name];
   if (!part) throw new Error(`--only: expected one of ${Object.keys(PARTS).join(", ")}, got "${name}"`);
   const section = `${await part.table()}\n\nMeasured with \`npm run bench -- --only ${name} ${part.args ?? `--rounds ${ROUNDS}`} --write\` on ${new Date().toISOString().slice(0, 10)}: ${machine}.\n`;
   process.stdout.write(section);
-  if (process.argv.includes("--write")) writeSection(part.heading, section);
+  if (parsed.write) writeSection(part.heading, section);
   process.exit(0);
 }
 
@@ -97,7 +161,7 @@ const out = mkdtempSync(join(tmpdir(), "harness-bench-"));
 // ---- 1. whole processes ------------------------------------------------------------------
 
 const cmds = commands(out);
-const wall = new Map<string, Map<string, number[]>>(trees.map((t) => [t.dir, new Map(cmds.map((c) => [c.name, []]))]));
+let wall: WallTimes = new Map();
 const rss = new Map<string, number[]>(trees.map((t) => [t.dir, []]));
 const rates = new Map<string, number[]>(trees.map((t) => [t.dir, []]));
 const verdicts = new Map<string, string[]>(trees.map((t) => [t.dir, []]));
@@ -110,15 +174,9 @@ function lifecycleRounds(tree: Tree, profile: string): { rates: number[]; verdic
 }
 
 try {
-  // Warm-up, not counted: builds (tsx's cache in a baseline, dist/ here if stale), disk caches.
-  for (const t of trees) for (const c of cmds) await timeNode(t.dir, c.args, c.exit);
-  for (let round = 0; round < ROUNDS; round++) {
-    // Alternate which tree goes first, so neither always runs right after the other.
-    const order = round % 2 ? [...trees].reverse() : trees;
-    for (const c of cmds) for (const t of order) wall.get(t.dir)!.get(c.name)!.push(await timeNode(t.dir, c.args, c.exit));
+  wall = await timeCommands(trees, cmds, ROUNDS, log, REPRO, async (order) => {
     for (const t of order) rss.get(t.dir)!.push(await peakRssMiB(t.dir, REPRO.args, REPRO.exit));
-    log(`round ${round + 1}/${ROUNDS}: ` + trees.map((t) => `${t.label}: repro ${fmtMs(wall.get(t.dir)!.get(REPRO.name)!.at(-1)!)}`).join("; "));
-  }
+  });
   // Lifecycle: two processes per tree, alternating, each ROUNDS rounds after a warm-up.
   for (const order of [trees, [...trees].reverse()]) {
     for (const t of order) {
@@ -249,4 +307,4 @@ const text = [
   ...(flakes ? [flakes, ""] : []),
 ].join("\n");
 process.stdout.write(text);
-if (process.argv.includes("--write")) writeFileSync(RESULTS, text);
+if (parsed.write) writeFileSync(RESULTS, text);

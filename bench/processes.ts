@@ -64,13 +64,47 @@ export async function peakRssMiB(dir: string, args: string[], expectExit: number
   }
 }
 
-/** The project as it was at a git ref, in a temp dir, sharing this tree's node_modules. */
+/**
+ * The project as it was at a git ref, in a temp dir. It shares this tree's node_modules when both
+ * lock files agree, and gets its own `npm ci` when they do not (a baseline from before a
+ * dependency was added or removed could not load otherwise).
+ */
 export function baselineTree(ref: string): Tree & { remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), "harness-bench-baseline-"));
   const sha = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", ref], { encoding: "utf8" }).trim();
   execFileSync("sh", ["-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", ROOT, sha, dir]);
-  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  const lock = (d: string): string => readFileSync(join(d, "package-lock.json"), "utf8");
+  if (lock(dir) === lock(ROOT)) symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  else execFileSync("npm", ["ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
   // The lifecycle rate is measured by this tree's script, which only needs checkLifecycle.
   copyFileSync(join(ROOT, "bench/lifecycle-rate.ts"), join(dir, "bench/lifecycle-rate.ts"));
   return { label: sha, dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Wall times (ms) per tree dir, then per command name. */
+export type WallTimes = Map<string, Map<string, number[]>>;
+
+/**
+ * Wall times of `cmds` in each tree over `rounds` rounds, after one warm-up run of each (builds,
+ * disk caches). Within a round each command runs in every tree in turn, and which tree goes
+ * first alternates, so neither always runs right after the other. `afterRound` runs at the end
+ * of each round (with that round's tree order); `logged` names the command the progress line shows.
+ */
+export async function timeCommands(
+  trees: Tree[],
+  cmds: Command[],
+  rounds: number,
+  log: (s: string) => void,
+  logged: Command,
+  afterRound?: (order: Tree[]) => Promise<void>,
+): Promise<WallTimes> {
+  const wall: WallTimes = new Map(trees.map((t) => [t.dir, new Map(cmds.map((c) => [c.name, []]))]));
+  for (const t of trees) for (const c of cmds) await timeNode(t.dir, c.args, c.exit);
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 ? [...trees].reverse() : trees;
+    for (const c of cmds) for (const t of order) wall.get(t.dir)!.get(c.name)!.push(await timeNode(t.dir, c.args, c.exit));
+    await afterRound?.(order);
+    log(`round ${round + 1}/${rounds}: ` + trees.map((t) => `${t.label}: ${logged.name} ${(wall.get(t.dir)!.get(logged.name)!.at(-1)! / 1000).toFixed(2)} s`).join("; "));
+  }
+  return wall;
 }

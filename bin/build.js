@@ -10,7 +10,6 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -25,14 +24,6 @@ const INFO = "build-info.json";
  * A set not listed here still works: it is compiled on first use.
  */
 export const PRECOMPILE = ["harness/gateway/admin/validators.ts", "harness/runner/validators.ts"];
-
-/**
- * npm packages bundled into one CommonJS file each (dist/<name>.cjs), imported through a small
- * module in their place. etcd3 with gRPC and protobuf is ~165 CommonJS modules, and finding and
- * reading them one by one is about a fifth of its load (~0.2 s), which sits between etcd's spawn
- * and the first store call.
- */
-const BUNDLED_PACKAGES = ["etcd3"];
 
 /** Files whose change must also trigger a rebuild: this script, and the installed packages (npm rewrites its lockfile in node_modules on every install). */
 const EXTRA_INPUTS = ["bin/build.js", "node_modules/.package-lock.json"];
@@ -131,68 +122,6 @@ async function precompile(esbuild, file, inputs) {
     `const compiled = ${table};\nexport const ${names[0]} = Object.assign(() => compiled, { precompiled: true });\n`;
 }
 
-/**
- * One npm package and its dependencies as a single CommonJS file. `__dirname` in their sources
- * is made relative to that file, so files they read beside themselves (etcd3's .proto files) are
- * found. Returns the file's contents and the names the package exports.
- */
-async function bundlePackage(esbuild, pkg, outdir) {
-  const require = createRequire(join(ROOT, "package.json"));
-  const result = await esbuild.build({
-    entryPoints: [require.resolve(pkg)],
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: COMMON.target,
-    outfile: join(outdir, `${pkg}.cjs`),
-    write: false,
-    logLevel: "silent",
-    legalComments: "none",
-    plugins: [
-      {
-        name: "dirname",
-        setup(b) {
-          b.onLoad({ filter: /\.js$/ }, async (args) => {
-            const text = await readFile(args.path, "utf8");
-            if (!text.includes("__dirname")) return undefined;
-            const dir = `require("node:path").join(__dirname, ${JSON.stringify(relative(outdir, dirname(args.path)).split(sep).join("/"))})`;
-            return { contents: text.replaceAll("__dirname", dir), loader: "js" };
-          });
-        },
-      },
-    ],
-  });
-  const contents = result.outputFiles[0].contents;
-  // Its export names, for the module that stands in for it: loaded from where dist/ will load it.
-  const probe = join(outdir, `.${pkg}-${process.pid}-${++precompiled}.cjs`);
-  writeFileSync(probe, contents);
-  try {
-    return { contents, names: Object.keys(createRequire(probe)(probe)) };
-  } finally {
-    rmSync(probe, { force: true });
-  }
-}
-
-/** Resolves a bundled package's imports to a module that requires dist/<name>.cjs. */
-function bundledPackagesPlugin(bundled) {
-  return {
-    name: "bundled-packages",
-    setup(b) {
-      const filter = new RegExp(`^(${[...bundled.keys()].join("|")})$`);
-      b.onResolve({ filter }, (args) => ({ path: args.path, namespace: "bundled-package" }));
-      b.onLoad({ filter: /.*/, namespace: "bundled-package" }, (args) => {
-        const names = bundled.get(args.path).names.filter((n) => /^[A-Za-z_$][\w$]*$/.test(n) && n !== "default");
-        return {
-          contents:
-            `import { createRequire } from "node:module";\nconst m = createRequire(import.meta.url)(${JSON.stringify(`./${args.path}.cjs`)});\n` +
-            `export const { ${names.join(", ")} } = m;\nexport default m;\n`,
-          loader: "js",
-        };
-      });
-    },
-  };
-}
-
 /** Write a file so that a reader never sees half of it (concurrent builds write the same files). */
 function writeAtomic(file, contents) {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
@@ -208,8 +137,6 @@ export async function build({ outdir = DIST } = {}) {
   const inputs = new Map();
   const replacements = new Map();
   for (const file of PRECOMPILE) replacements.set(join(ROOT, file), await precompile(esbuild, file, inputs));
-  const bundled = new Map();
-  for (const pkg of BUNDLED_PACKAGES) bundled.set(pkg, await bundlePackage(esbuild, pkg, outdir));
   const result = await esbuild.build({
     ...COMMON,
     entryPoints: { main: join(ROOT, ENTRY) },
@@ -218,7 +145,7 @@ export async function build({ outdir = DIST } = {}) {
     // Every file lands in outdir itself, so a rewritten import.meta.url is right in every chunk.
     chunkNames: "[name]-[hash]",
     write: false,
-    plugins: [bundledPackagesPlugin(bundled), sourcesPlugin(outdir, inputs, replacements)],
+    plugins: [sourcesPlugin(outdir, inputs, replacements)],
   });
   for (const f of EXTRA_INPUTS) {
     if (!existsSync(join(ROOT, f))) continue;
@@ -226,10 +153,6 @@ export async function build({ outdir = DIST } = {}) {
     inputs.set(f, [st.mtimeMs, st.size]);
   }
   const written = new Set([INFO]);
-  for (const [pkg, { contents }] of bundled) {
-    writeAtomic(join(outdir, `${pkg}.cjs`), contents);
-    written.add(`${pkg}.cjs`);
-  }
   for (const out of result.outputFiles) {
     writeAtomic(out.path, out.contents);
     written.add(basename(out.path));
@@ -238,7 +161,7 @@ export async function build({ outdir = DIST } = {}) {
   writeAtomic(join(outdir, INFO), `{"inputs": {\n${lines.join(",\n")}\n}}\n`);
   // Chunks of earlier builds (their names carry a content hash). Dot files are other builds' temporaries.
   for (const f of readdirSync(outdir)) if (!written.has(f) && !f.startsWith(".")) rmSync(join(outdir, f), { force: true, recursive: true });
-  return { files: result.outputFiles.length + bundled.size, ms: Math.round(performance.now() - t0) };
+  return { files: result.outputFiles.length, ms: Math.round(performance.now() - t0) };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -47,8 +47,8 @@ try {
 await stopAllOwned();
 if (interruption.signal.aborted) process.exitCode = (interruption.signal.reason as Interrupted).exitCode;
 // Exit now rather than when the event loop drains: nothing of the command's is left (its
-// processes and temp dirs went with stopAllOwned), but a library may still hold a timer, e.g.
-// etcd3 arms a ~300 ms reconnect backoff when its last watch stream is cancelled. Output first.
+// processes and temp dirs went with stopAllOwned), so whatever a library may still hold (a timer,
+// a kept-alive socket) must not delay the exit code CI waits for. Output first.
 await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
 await new Promise<void>((resolve) => process.stderr.write("", () => resolve()));
 process.exit();

@@ -10,19 +10,8 @@ import { randomBytes } from "node:crypto";
 import { MemoryStore } from "../gateway/config/memory-store.ts";
 import type { Store } from "../gateway/config/store.ts";
 import { dockerAvailable, ETCD_IMAGE, startEtcdContainer } from "./container.ts";
-import type { EtcdStore } from "./etcd-store.ts";
+import { EtcdStore } from "./etcd-store.ts";
 import { findEtcdBinary, startLocalEtcd } from "./local-etcd.ts";
-
-/**
- * etcd-store.ts brings the etcd3 client (gRPC, protobuf: ~0.2 s to load), so it is imported only
- * once an etcd is on its way: while a local etcd starts, or before given endpoints are checked.
- */
-let etcdStoreClass: typeof EtcdStore | undefined;
-let etcdStoreLoading: Promise<typeof EtcdStore> | undefined;
-function loadEtcdStore(): Promise<typeof EtcdStore> {
-  etcdStoreLoading ??= import("./etcd-store.ts").then((m) => (etcdStoreClass = m.EtcdStore));
-  return etcdStoreLoading;
-}
 
 export type StoreSource = "ETCD_ENDPOINTS" | "endpoints" | "local-binary" | "container" | "memory";
 
@@ -91,7 +80,7 @@ function msg(err: unknown): string {
 
 async function checkGivenEndpoints(endpoints: string[], source: "ETCD_ENDPOINTS" | "endpoints", raw: string): Promise<Backend> {
   const t0 = performance.now();
-  const probe = new (await loadEtcdStore())(endpoints, "probe");
+  const probe = new EtcdStore(endpoints, "probe");
   let version: string;
   try {
     ({ version } = await probe.status());
@@ -133,10 +122,7 @@ async function provisionBackend(opts: AcquireOptions): Promise<Backend> {
   const binary = findEtcdBinary(env);
   if (binary.path) {
     try {
-      const onSpawned = (): void => {
-        void loadEtcdStore().catch(() => undefined);
-        opts.onSpawned?.();
-      };
+      const onSpawned = (): void => opts.onSpawned?.();
       const etcd = await startLocalEtcd(opts.signal ? { bin: binary.path, onSpawned, signal: opts.signal } : { bin: binary.path, onSpawned });
       const startMs = Math.round(performance.now() - t0);
       const note = binary.reason.startsWith("ETCD_BIN=") && binary.reason.includes("not an executable") ? `; ${binary.reason}` : "";
@@ -195,7 +181,7 @@ async function provisionBackend(opts: AcquireOptions): Promise<Backend> {
 
 async function storeFor(backend: Backend): Promise<Store> {
   const description = backend.line.replace(/^store: /, "");
-  return backend.kind === "etcd" ? new (await loadEtcdStore())(backend.endpoints!, description) : new MemoryStore(description);
+  return backend.kind === "etcd" ? new EtcdStore(backend.endpoints!, description) : new MemoryStore(description);
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {
@@ -213,7 +199,7 @@ function forgetter(backend: Backend, store: () => Store): (prefix: string) => Pr
   if (!usersEtcd(backend)) return async () => undefined;
   return async (prefix) => {
     const s = store();
-    if (etcdStoreClass && s instanceof etcdStoreClass) await s.deletePrefix(prefix.endsWith("/") ? prefix : `${prefix}/`);
+    if (s instanceof EtcdStore) await s.deletePrefix(prefix.endsWith("/") ? prefix : `${prefix}/`);
   };
 }
 
@@ -361,10 +347,7 @@ export async function sharedStore(opts: AcquireOptions & { prefixBase?: string }
 export function storePerRun(provisioned: ProvisionedStore): () => Store {
   if (provisioned.kind === "etcd" && provisioned.endpoints) {
     const endpoints = provisioned.endpoints;
-    // Loaded already: acquireStore made provisioned.store with it.
-    const EtcdStoreClass = etcdStoreClass;
-    if (!EtcdStoreClass) throw new Error("storePerRun: an etcd store that acquireStore did not provision");
-    return () => new EtcdStoreClass(endpoints, provisioned.store.description);
+    return () => new EtcdStore(endpoints, provisioned.store.description);
   }
   return () => new MemoryStore("in-memory store (per run)");
 }

@@ -167,6 +167,23 @@ for (const backend of [memoryBackend, etcdBackend]) {
       expect((await s.range(`${p}nothing-here/`)).kvs).toEqual([]);
     });
 
+    it("the empty prefix ranges over and watches every key", async () => {
+      const s = newStore();
+      const p = freshPrefix("everything");
+      const rec = recorder();
+      await s.watch("", (await s.revision()) + 1, rec.handlers);
+      const r1 = await s.put(`${p}a`, "1");
+      const r2 = await s.put(`${p}\u{1F600}`, "2");
+      const { kvs, revision } = await s.range("");
+      expect(revision).toBe(r2);
+      expect(kvs.filter((kv) => kv.key.startsWith(p))).toEqual([
+        { key: `${p}a`, value: "1", createRevision: r1, modRevision: r1 },
+        { key: `${p}\u{1F600}`, value: "2", createRevision: r2, modRevision: r2 },
+      ]);
+      await until(() => rec.events().length >= 2, "both writes on the watch of everything");
+      expect(rec.events().map((ev) => (ev.type === "put" ? ev.kv.key : ev.key))).toEqual([`${p}a`, `${p}\u{1F600}`]);
+    });
+
     it("replays history from an old revision, in revision order, only under the prefix", async () => {
       const s = newStore();
       const p = freshPrefix("replay");
@@ -350,7 +367,7 @@ for (const backend of [memoryBackend, etcdBackend]) {
         const r2 = await s.put(`${p}a`, "2");
         await until(() => again.events().length >= 1, "an event after the restart");
         expect(again.events()).toEqual([{ type: "put", kv: { key: `${p}a`, value: "2", createRevision: r1, modRevision: r2 } }]);
-        // etcd3 would have resubscribed the old watch by itself; it must stay dead.
+        // A client that resubscribes by itself would deliver here; the old watch must stay dead.
         await sleep(QUIET_MS);
         expect(rec.batches).toEqual([]);
       });
