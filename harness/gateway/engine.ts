@@ -137,6 +137,12 @@ export interface Engine {
   setTargetHealth(target: TargetHealth): Promise<void>;
   /** Call a module's function directly (in worker 0). */
   call(call: PluginCall): Promise<PluginCallResult[]>;
+  /**
+   * When the health-check manager's two timers next run (ms on the clock, after now): init_worker
+   * arms both with ngx.timer.every(1), so they run together every second from then. Undefined
+   * when no manager timer is armed.
+   */
+  nextTick(): Promise<number | undefined>;
   stop(): Promise<void>;
 }
 

@@ -164,6 +164,11 @@ export class Gateway {
     await this.engine.dnsChanged(name, this.opts.resolver.resolveAll(name));
   }
 
+  /** When the health-check manager's timers next run (see Engine.nextTick). */
+  nextTick(): Promise<number | undefined> {
+    return this.engine.nextTick();
+  }
+
   /** The name of the checker of a route's ai-proxy-multi instance, as the manager names it. */
   checkerName(route: string, instance: number): string {
     return `upstream#${this.prefix}/routes/${route}#plugins['${PLUGIN_NAME}'].instances[${instance}]`;

@@ -254,6 +254,11 @@ export class ModelEngine implements Engine {
     return this.workers[worker]?.pools() ?? { waiting: {}, working: {} };
   }
 
+  /** Every worker's manager started at init_worker, at the same instant: they tick together. */
+  async nextTick(): Promise<number | undefined> {
+    return this.manager.nextTick();
+  }
+
   async inspect(): Promise<WorkerState[]> {
     return this.workers.map((w) => ({ worker: w.index, pid: w.pid, pools: w.pools(), checkers: w.checkers() }));
   }

@@ -4,7 +4,8 @@ import { TargetUnsupported, type ObservedLogLine, type Target } from "../targets
 import { interrupted, RunTimeout, untilAborted } from "./abort.ts";
 import type { Expectation, Outcome, RunFailure, RunResult, StepRecord } from "./result.ts";
 import { runJsonChecks } from "./json-checks.ts";
-import { expectationFor, expectationKey, type Assertion, type BodyChecks, type CountedWindow, type InstanceRef, type ReceivedAssertion, type Scenario, type Step } from "./scenario.ts";
+import { expectationFor, expectationKey, type Assertion, type BodyChecks, type CountedWindow, type PoolEntry, type ReceivedAssertion, type Scenario, type Step } from "./scenario.ts";
+import { identityProblem, isCurrentVersion, linesPerTick, perTickProblem, poolVersionProblem, showNode, targetsProblem } from "./checks.ts";
 import type { PluginCallResult } from "../gateway/engine.ts";
 import type { ReceivedRequest } from "../backends/pool.ts";
 
@@ -26,6 +27,14 @@ export interface RunContext {
   signal?: AbortSignal;
 }
 
+/** What a mark notes: see ScenarioExecution.marks. */
+interface Mark {
+  time: number;
+  lines: number;
+  received?: number;
+  checkers?: Record<string, string> | undefined;
+}
+
 interface Check {
   held: boolean;
   observed: unknown;
@@ -37,7 +46,7 @@ function excerpt(s: string, n = 300): string {
   return s.length > n ? s.slice(0, n) + "..." : s;
 }
 
-function resourcePath(prefix: string, ref: InstanceRef): string {
+function resourcePath(prefix: string, ref: { route: string; instance: number }): string {
   return `${prefix}/routes/${ref.route}#plugins['ai-proxy-multi'].instances[${ref.instance}]`;
 }
 
@@ -109,17 +118,23 @@ function describeStep(step: Step): string {
     : step.kind === "inject" ? `inject ${step.injection.module}.${step.injection.function}`
     : step.kind === "restore" ? `restore ${step.module}.${step.function}`
     : step.kind === "call" ? `call ${step.call.module}.${step.call.function}`
+    : step.kind === "tick" ? `tick ${Math.abs(step.offsetMs)} ms ${step.offsetMs < 0 ? "before" : "after"} manager tick ${step.nth}`
     : step.kind;
   return `${what} (line ${step.line})`;
 }
 
 /** Runs one scenario on one target and judges the outcome against the scenario's expectation. */
 export class ScenarioExecution {
-  /** Each mark's clock time and how many log lines there were when it was set. */
-  /** Per mark: its time, how many log lines and (where assertions need it) the last request received before it. */
-  private readonly marks = new Map<string, { time: number; lines: number; received?: number }>();
-  /** A received assertion counts from a mark: marks then note the requests received so far. */
+  /**
+   * Per mark: its time, how many log lines, and where assertions need them the last request
+   * received before it and the working checkers (resource path -> identity; undefined where the
+   * target does not show its pools).
+   */
+  private readonly marks = new Map<string, Mark>();
+  /** A received assertion counts from or to a mark: marks then note the requests received so far. */
   private readonly usesReceived: boolean;
+  /** Marks a `keptSince` / `rebuiltSince` names: they note the working checkers. */
+  private readonly identityMarks = new Set<string>();
   private readonly startMs: number;
   private readonly expected: Expectation;
 
@@ -129,7 +144,14 @@ export class ScenarioExecution {
   ) {
     this.startMs = ctx.target.now();
     this.expected = expectationFor(scenario, ctx.version);
-    this.usesReceived = scenario.steps.some((s) => s.kind === "assert" && s.assertion.received?.since !== undefined);
+    this.usesReceived = scenario.steps.some((s) => s.kind === "assert" && (s.assertion.received?.since !== undefined || s.assertion.received?.until !== undefined));
+    for (const s of scenario.steps) {
+      if (s.kind !== "assert") continue;
+      for (const c of s.assertion.checkers ?? []) {
+        const mark = c.keptSince ?? c.rebuiltSince;
+        if (mark !== undefined) this.identityMarks.add(mark);
+      }
+    }
   }
 
   async run(): Promise<RunResult> {
@@ -221,10 +243,19 @@ export class ScenarioExecution {
       case "etcd":
         await t.etcd(step.action);
         return { ...base, summary: `etcd ${step.action}`, ok: true };
-      case "mark":
+      case "mark": {
         // Lines logged after the mark, even at the same instant (a step right after it), count as after it.
-        this.marks.set(step.name, { time: t.now(), lines: (await t.logLines()).length, ...(this.usesReceived ? { received: lastSeq(await t.received()) } : {}) });
+        const mark: Mark = { time: t.now(), lines: (await t.logLines()).length };
+        if (this.usesReceived) mark.received = lastSeq(await t.received());
+        if (this.identityMarks.has(step.name)) {
+          const pools = await t.pools();
+          mark.checkers = pools && Object.fromEntries(Object.entries(pools.working).map(([path, w]) => [path, w.checker]));
+        }
+        this.marks.set(step.name, mark);
         return { ...base, summary: `mark ${step.name}`, ok: true };
+      }
+      case "tick":
+        return this.tick(base, step);
       case "dns":
         await t.dns(step.name, step.entries);
         return { ...base, summary: `dns ${step.name} -> ${step.entries.join(", ")}`, ok: true };
@@ -247,6 +278,22 @@ export class ScenarioExecution {
       case "assert":
         return this.assert(base, step.assertion);
     }
+  }
+
+  /**
+   * Move the clock to just before or after a manager tick. When the next tick falls comes from the
+   * engine (Engine.nextTick); past ticks are not waited for again, so `nth: 2` is the tick after next.
+   */
+  private async tick(base: Omit<StepRecord, "summary" | "ok">, step: Step & { kind: "tick" }): Promise<StepRecord> {
+    const t = this.ctx.target;
+    const from = t.now();
+    for (let i = 1; i < step.nth; i++) await t.wait((await t.nextTick()) - t.now(), this.ctx.signal);
+    const tick = await t.nextTick();
+    const to = tick + step.offsetMs;
+    const where = `${Math.abs(step.offsetMs)} ms ${step.offsetMs < 0 ? "before" : "after"} ${step.nth > 1 ? `manager tick ${step.nth} from here` : "the next manager tick"} (at ${tick - this.startMs} ms)`;
+    if (to < t.now()) return { ...base, summary: `tick to ${where}`, ok: false, message: `tick: cannot stop ${where}: the clock is already at ${t.now() - this.startMs} ms` };
+    await t.wait(to - t.now(), this.ctx.signal);
+    return { ...base, summary: `tick: waited ${t.now() - from} ms, to ${where}`, ok: true };
   }
 
   /** A direct call: judged like an assertion (its checks, `bug`, `when`), after it ran. */
@@ -291,7 +338,7 @@ export class ScenarioExecution {
         if (checkers instanceof TargetUnsupported) checks.push({ held: false, observed: checkers.message, message: checkers.message });
         else checks.push(await this.checkCheckers(a.checkers, checkers, pools));
       }
-      if (a.pools) checks.push(this.checkPools(a.pools, pools));
+      if (a.pools) checks.push(await this.checkPools(a.pools, pools));
     }
     const held = checks.every((c) => c.held);
     const observed = checks.map((c) => c.observed);
@@ -303,16 +350,22 @@ export class ScenarioExecution {
     return record;
   }
 
+  /** A window's marks and times: from `since` (or the start) to `until`, `within` or now. */
+  private window(w: CountedWindow): { start: Mark | undefined; end: Mark | undefined; from: number; to: number } {
+    const start = w.since ? this.marks.get(w.since)! : undefined;
+    const end = w.until ? this.marks.get(w.until)! : undefined;
+    const from = start?.time ?? this.startMs;
+    return { start, end, from, to: end?.time ?? (w.within !== undefined ? from + w.within : Infinity) };
+  }
+
   private async checkLog(l: NonNullable<Assertion["log"]>): Promise<Check> {
-    const mark = l.since ? this.marks.get(l.since)! : undefined;
-    const from = mark?.time ?? this.startMs;
-    const to = l.within !== undefined ? from + l.within : Infinity;
+    const { start, end, from, to } = this.window(l);
     const minRank = l.level ? LEVELS.indexOf(l.level) : 0;
     const re = l.matches ? new RegExp(l.matches) : undefined;
     const lines: ObservedLogLine[] = (await this.ctx.target.logLines()).filter(
       (x, i) =>
-        (mark ? i >= mark.lines : x.time >= from) &&
-        x.time <= to &&
+        (start ? i >= start.lines : x.time >= from) &&
+        (end ? i < end.lines : x.time <= to) &&
         LEVELS.indexOf(String(x.level)) >= minRank &&
         (l.contains === undefined || x.text.includes(l.contains)) &&
         (re === undefined || re.test(x.text)),
@@ -320,21 +373,40 @@ export class ScenarioExecution {
     const n = lines.length;
     const pattern = l.contains !== undefined ? `"${l.contains}"` : `/${l.matches}/`;
     const window = this.windowText(l);
+    if (l.perTick !== undefined) return this.checkPerTick(l.perTick, lines, from, Math.min(to, this.ctx.target.now()), `log ${pattern} ${window}`);
     const { held, expected } = judgeCount(n, l, "no line");
     const observed = { matching: n, first: lines[0]?.text, last: n > 1 ? lines[n - 1]!.text : undefined };
     return { held, observed, expected, message: `log ${pattern} ${window}: ${n} matching line(s), expected ${expected}${lines[0] ? `; first: ${lines[0].text}` : ""}` };
   }
 
+  /**
+   * Every manager tick in (from, to] has exactly `n` of the lines. The ticks are those the run's
+   * timeline recorded (its tick lane: both engines report each run of their manager timers), not
+   * a 1 s cadence assumed from the start; a tick at the window's start ran before its mark.
+   */
+  private async checkPerTick(n: number, lines: ObservedLogLine[], from: number, to: number, what: string): Promise<Check> {
+    const events = await this.ctx.target.timeline?.();
+    if (!events) {
+      const message = `${what}: per-tick counts are not observable on this target: they need the run's timeline of manager ticks (the in-process target)`;
+      return { held: false, observed: message, message };
+    }
+    const ticks = [...new Set(events.filter((e) => e.lane === "tick" && e.t > from && e.t <= to).map((e) => e.t))].sort((a, b) => a - b);
+    const counts = linesPerTick(ticks, lines.map((l) => l.time));
+    const problem = perTickProblem(counts, n, this.startMs);
+    const expected = `exactly ${n} in every tick`;
+    const observed = { ticks: counts.map((c) => ({ atMs: c.at - this.startMs, lines: c.lines })) };
+    if (!problem) return { held: true, observed, expected, message: `${what}: ${n} matching line(s) in each of ${counts.length} tick(s)` };
+    return { held: false, observed, expected, message: `${what}: ${problem}${lines[0] ? `; first: ${lines[0].text}` : ""}` };
+  }
+
   private windowText(w: CountedWindow): string {
-    return `${w.since ? `after mark ${w.since}` : "since the start"}${w.within !== undefined ? ` within ${w.within} ms` : ""}`;
+    return `${w.since ? `after mark ${w.since}` : "since the start"}${w.until ? ` until mark ${w.until}` : ""}${w.within !== undefined ? ` within ${w.within} ms` : ""}`;
   }
 
   private async checkReceived(a: ReceivedAssertion): Promise<Check> {
     // As for log lines: what arrived after the mark, even at the same instant, is after it.
-    const mark = a.since ? this.marks.get(a.since)! : undefined;
-    const from = mark?.time ?? this.startMs;
-    const to = a.within !== undefined ? from + a.within : Infinity;
-    const all = (await this.ctx.target.received()).filter((r) => (mark ? r.seq > mark.received! : r.time >= from) && r.time <= to);
+    const { start, end, from, to } = this.window(a);
+    const all = (await this.ctx.target.received()).filter((r) => (start ? r.seq > start.received! : r.time >= from) && (end ? r.seq <= end.received! : r.time <= to));
     const matching = all.filter((r) => receivedMatches(r, a));
     const n = matching.length;
     const { held, expected } = judgeCount(n, a, "no request");
@@ -365,7 +437,8 @@ export class ScenarioExecution {
       const label = `route ${w.route} instance ${w.instance}`;
       const healthy = c?.nodes.filter((n) => n.status === "healthy").length ?? 0;
       const unhealthy = c ? c.nodes.length - healthy : 0;
-      observed[label] = c ? { healthy, unhealthy, version: pools?.working[c.name]?.version } : "no checker";
+      const identity = c && pools?.working[c.name]?.checker;
+      observed[label] = c ? { healthy, unhealthy, version: pools?.working[c.name]?.version, checker: identity, targets: c.nodes.map(showNode) } : "no checker";
       const exists = w.exists ?? true;
       if (!!c !== exists) {
         problems.push(`${label}: ${c ? "has" : "has no"} working checker, expected ${exists ? "one" : "none"}`);
@@ -379,25 +452,45 @@ export class ScenarioExecution {
         if (version === undefined) problems.push(`${label}: checker version is not observable on this target`);
         else {
           const routeVer = await this.routeVersion(w.route);
-          const isCurrent = routeVer !== undefined && version.startsWith(routeVer);
+          const isCurrent = isCurrentVersion(version, routeVer);
           if (isCurrent !== w.current) problems.push(`${label}: checker version ${version} is ${isCurrent ? "" : "not "}the route's current version ${routeVer ?? "(route gone)"}`);
         }
+      }
+      const since = w.keptSince ?? w.rebuiltSince;
+      if (since !== undefined) {
+        const then = this.marks.get(since)!.checkers;
+        const problem = then === undefined || identity === undefined ? "checker identity is not observable on this target" : identityProblem(w.keptSince !== undefined ? "kept" : "rebuilt", since, then[c.name], identity);
+        if (problem) problems.push(`${label}: ${problem}`);
+      }
+      if (w.targets) {
+        const resolved = await Promise.all(w.targets.map(async (x) => ({ ...x, ip: await this.ctx.target.addressOf(x.node) })));
+        const problem = targetsProblem(resolved, c.nodes);
+        if (problem) problems.push(`${label}: ${problem}, expected exactly [${w.targets.map((x) => x.text).join(", ")}]`);
       }
     }
     return { held: problems.length === 0, observed, message: problems.join("; ") };
   }
 
-  private checkPools(wanted: NonNullable<Assertion["pools"]>, pools: PoolsView | undefined): Check {
+  private async checkPools(wanted: NonNullable<Assertion["pools"]>, pools: PoolsView | undefined): Promise<Check> {
     if (!pools) return { held: false, observed: "pools are not observable on this target", message: "pools are not observable on this target" };
     const problems: string[] = [];
-    const compare = (name: "waiting" | "working", refs: InstanceRef[] | undefined): void => {
+    const routeVersions = new Map<string, string | undefined>();
+    const compare = async (name: "waiting" | "working", refs: PoolEntry[] | undefined): Promise<void> => {
       if (!refs) return;
       const want = refs.map((r) => resourcePath(this.ctx.prefix, r)).sort();
       const have = Object.keys(pools[name]).sort();
       if (JSON.stringify(want) !== JSON.stringify(have)) problems.push(`${name} pool is [${have.join(", ")}], expected [${want.join(", ")}]`);
+      for (const r of refs) {
+        const path = resourcePath(this.ctx.prefix, r);
+        const version = name === "waiting" ? pools.waiting[path] : pools.working[path]?.version;
+        if (!r.version || version === undefined) continue;
+        if (r.version.kind !== "exactly" && !routeVersions.has(r.route)) routeVersions.set(r.route, await this.routeVersion(r.route));
+        const problem = poolVersionProblem(r.version, version, routeVersions.get(r.route));
+        if (problem) problems.push(`${name} pool: route ${r.route} instance ${r.instance} ${problem}`);
+      }
     };
-    compare("waiting", wanted.waiting);
-    compare("working", wanted.working);
+    await compare("waiting", wanted.waiting);
+    await compare("working", wanted.working);
     return { held: problems.length === 0, observed: pools, message: problems.join("; ") };
   }
 }

@@ -8,7 +8,7 @@ import type { EtcdAction } from "../gateway/gateway.ts";
 import { PROFILES } from "../gateway/versions/index.ts";
 import { parseDuration } from "./duration.ts";
 import { MAX_DURATION_MS, STEP_KINDS } from "./scenario-schema.ts";
-import type { Assertion, BodyChecks, CallChecks, JsonCheck, ReceivedAssertion, Scenario, Step } from "./scenario.ts";
+import type { Assertion, BodyChecks, CallChecks, CheckerAssertion, CheckerTarget, JsonCheck, PoolEntry, PoolVersion, ReceivedAssertion, Scenario, Step } from "./scenario.ts";
 import { jsonCheckProblem } from "./json-checks.ts";
 import { CONSTRUCT_UPSTREAM, type Injection, type PluginCall } from "../gateway/engine.ts";
 import { isIPv4, isIPv6, isLoopback } from "../gateway/resolver/resolver.ts";
@@ -248,15 +248,89 @@ function callStep(src: Source, path: PathKey[], line: number, v: Record<string, 
   return step;
 }
 
-function receivedAssertion(src: Source, path: PathKey[], v: Record<string, unknown>, marks: Set<string>): ReceivedAssertion {
-  const r = { ...v } as ReceivedAssertion & { within?: number | string };
+/** Marks set so far: name -> the step that (last) set it. */
+type Marks = Map<string, number>;
+
+function markAt(src: Source, path: PathKey[], name: unknown, marks: Marks): void {
+  if (typeof name === "string" && !marks.has(name)) throw src.error(path, `no earlier mark named "${name}"`);
+}
+
+/** A counted window's since/until (earlier marks, in that order) and within (a duration), in place. */
+function windowFields(src: Source, path: PathKey[], w: Record<string, unknown>, marks: Marks): void {
+  markAt(src, [...path, "since"], w.since, marks);
+  markAt(src, [...path, "until"], w.until, marks);
+  if (typeof w.since === "string" && typeof w.until === "string" && marks.get(w.until)! <= marks.get(w.since)!) {
+    throw src.error([...path, "until"], `mark "${w.until}" is not after mark "${w.since}": the window would be empty`);
+  }
+  if (w.until !== undefined && w.within !== undefined) throw src.error([...path, "within"], 'give "until" or "within" for the window\'s end, not both', true);
+  if (w.within !== undefined) w.within = durationAt(src, [...path, "within"], w.within as number | string);
+}
+
+function receivedAssertion(src: Source, path: PathKey[], v: Record<string, unknown>, marks: Marks): ReceivedAssertion {
+  const r = { ...v };
   checkRegex(src, [...path, "bodyMatches"], r.bodyMatches);
-  if (typeof r.since === "string" && !marks.has(r.since)) throw src.error([...path, "since"], `no earlier mark named "${r.since}"`);
-  if (r.within !== undefined) r.within = durationAt(src, [...path, "within"], r.within);
+  windowFields(src, path, r, marks);
   return r as ReceivedAssertion;
 }
 
-function toStep(src: Source, index: number, raw: Record<string, unknown>, scenarioDir: string, marks: Set<string>): Step {
+function logAssertion(src: Source, path: PathKey[], v: Record<string, unknown>, marks: Marks): NonNullable<Assertion["log"]> {
+  const log = { ...v };
+  if (log.contains === undefined && log.matches === undefined) throw src.error(path, 'a log assertion needs "contains" or "matches"');
+  checkRegex(src, [...path, "matches"], log.matches);
+  windowFields(src, path, log, marks);
+  const counted = ["count", "atLeast", "atMost", "absent"].find((k) => log[k] !== undefined);
+  if (log.perTick !== undefined && counted) throw src.error([...path, counted], `"perTick" already says how many lines each tick has: give it without "${counted}"`, true);
+  return log as NonNullable<Assertion["log"]>;
+}
+
+/**
+ * `node:port` or `hostname(node:port)`: what a checker probes. The node is an address (`[v6]` in
+ * brackets) or a name checked against the scenario's names once all steps are read.
+ */
+function checkerTarget(src: Source, path: PathKey[], text: string): CheckerTarget {
+  const named = /^([^()\s]+)\(([^()\s]+)\)$/.exec(text);
+  const addr = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s()[\]]+)):(\d{1,5})$/.exec(named ? named[2]! : text);
+  if (!addr) throw src.error(path, `expected "node:port" or "hostname(node:port)", e.g. "127.0.0.11:80", "a:80" (a backend) or "a.test(127.0.0.11:80)"; got "${text}"`);
+  const node = addr[1] ?? addr[2]!;
+  const port = Number(addr[3]);
+  loopbackOrName(src, path, node);
+  if (port < 1 || port > 65535) throw src.error(path, `port ${port} is out of range (1-65535)`);
+  const t: CheckerTarget = { node, port, text };
+  if (named) t.hostname = named[1]!;
+  return t;
+}
+
+function checkerAssertion(src: Source, path: PathKey[], c: Record<string, unknown>, marks: Marks): CheckerAssertion {
+  const a = { ...c, route: String(c.route) } as CheckerAssertion & { targets?: unknown };
+  markAt(src, [...path, "keptSince"], c.keptSince, marks);
+  markAt(src, [...path, "rebuiltSince"], c.rebuiltSince, marks);
+  if (c.keptSince !== undefined && c.rebuiltSince !== undefined) throw src.error([...path, "rebuiltSince"], 'a checker is kept or rebuilt since a mark: give "keptSince" or "rebuiltSince", not both', true);
+  const about = ["keptSince", "rebuiltSince", "targets"].find((k) => c[k] !== undefined);
+  if (c.exists === false && about) throw src.error([...path, about], `"exists: false" says there is no checker: "${about}" asks about one`, true);
+  if (c.targets !== undefined) a.targets = (c.targets as string[]).map((t, i) => checkerTarget(src, [...path, "targets", i], t));
+  return a;
+}
+
+function poolEntries(entries: Record<string, unknown>[]): PoolEntry[] {
+  return entries.map((r) => {
+    const e: PoolEntry = { route: String(r.route), instance: r.instance as number };
+    const v = r.version;
+    if (v !== undefined) e.version = v === "current" || v === "stale" ? ({ kind: v } as PoolVersion) : { kind: "exactly", version: String(v) };
+    return e;
+  });
+}
+
+/** A tick step: `before` or `after` (ms, under the 1 s tick period) the `nth` next tick. */
+function tickStep(src: Source, path: PathKey[], line: number, v: Record<string, unknown>): Step {
+  if ((v.before === undefined) === (v.after === undefined)) throw src.error(path, 'a tick step needs "before" or "after" (one of them): how far from the manager tick to stop');
+  const which = v.before !== undefined ? "before" : "after";
+  const ms = durationAt(src, [...path, which], v[which] as number | string);
+  if (ms >= 1000) throw src.error([...path, which], `expected less than the manager's 1 s tick period, got ${ms} ms`);
+  if (which === "before" && ms === 0) throw src.error([...path, which], '0 ms before a tick is the tick itself: write "after: 0" (the tick has run) or "before: 1ms" (it has not)');
+  return { kind: "tick", line, nth: (v.nth as number | undefined) ?? 1, offsetMs: which === "before" ? -ms : ms };
+}
+
+function toStep(src: Source, index: number, raw: Record<string, unknown>, scenarioDir: string, marks: Marks): Step {
   const kind = Object.keys(raw)[0]!;
   const path: PathKey[] = ["steps", index];
   if (!STEP_KINDS.includes(kind)) throw src.error([...path, kind], `unknown step "${kind}" (expected one of ${STEP_KINDS.join(", ")})`, true);
@@ -295,8 +369,10 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
     case "etcd":
       return { kind: "etcd", line, action: value as EtcdAction };
     case "mark":
-      marks.add(value as string);
+      marks.set(value as string, index);
       return { kind: "mark", line, name: value as string };
+    case "tick":
+      return tickStep(src, [...path, kind], line, v);
     case "dns": {
       const entries = v.addresses as string[];
       entries.forEach((e, i) => loopbackOrName(src, [...path, kind, "addresses", i], e));
@@ -321,27 +397,14 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
       const a: Assertion = { bug: v.bug === true };
       if (v.when !== undefined) a.when = v.when as Assertion["when"];
       if (v.note !== undefined) a.note = v.note as string;
-      if (v.log !== undefined) {
-        const log = { ...(v.log as Record<string, unknown>) };
-        if (log.contains === undefined && log.matches === undefined) throw src.error([...path, kind, "log"], 'a log assertion needs "contains" or "matches"');
-        if (typeof log.matches === "string") {
-          try {
-            new RegExp(log.matches);
-          } catch (e) {
-            throw src.error([...path, kind, "log", "matches"], `bad regular expression: ${(e as Error).message}`);
-          }
-        }
-        if (typeof log.since === "string" && !marks.has(log.since)) throw src.error([...path, kind, "log", "since"], `no earlier mark named "${log.since}"`);
-        if (log.within !== undefined) log.within = durationAt(src, [...path, kind, "log", "within"], log.within as number | string);
-        a.log = log as Assertion["log"];
-      }
-      if (v.checkers !== undefined) a.checkers = (v.checkers as Record<string, unknown>[]).map((c) => ({ ...c, route: String(c.route) })) as Assertion["checkers"];
+      if (v.log !== undefined) a.log = logAssertion(src, [...path, kind, "log"], v.log as Record<string, unknown>, marks);
+      if (v.checkers !== undefined) a.checkers = (v.checkers as Record<string, unknown>[]).map((c, i) => checkerAssertion(src, [...path, kind, "checkers", i], c, marks));
       if (v.received !== undefined) a.received = receivedAssertion(src, [...path, kind, "received"], v.received as Record<string, unknown>, marks);
       if (v.pools !== undefined) {
-        const p = v.pools as Record<string, { route: string | number; instance: number }[]>;
+        const p = v.pools as Record<string, Record<string, unknown>[]>;
         a.pools = {};
-        if (p.waiting) a.pools.waiting = p.waiting.map((r) => ({ route: String(r.route), instance: r.instance }));
-        if (p.working) a.pools.working = p.working.map((r) => ({ route: String(r.route), instance: r.instance }));
+        if (p.waiting) a.pools.waiting = poolEntries(p.waiting);
+        if (p.working) a.pools.working = poolEntries(p.working);
       }
       return { kind: "assert", line, assertion: a };
     }
@@ -377,18 +440,22 @@ export function loadScenario(file: string): Scenario {
   }
   const backends = Object.entries((raw.backends as Record<string, { hosts: string[]; mode?: unknown }>) ?? {}).map(([name, b]) => ({ name, hosts: b.hosts, mode: parseMode(src, ["backends", name, "mode"], b.mode) }));
   const names = new Set(backends.map((b) => b.name));
-  const marks = new Set<string>();
+  const marks: Marks = new Map();
   const steps = (raw.steps as Record<string, unknown>[]).map((s, i) => toStep(src, i, s, dirname(file), marks));
   // Names a step may use for a node: backends, their host names, the scenario's hosts, the providers'.
   const hostNames = new Set([...providerHosts(), ...Object.keys((raw.hosts as object) ?? {}), ...backends.flatMap((b) => b.hosts)].map((h) => h.toLowerCase()));
-  const unknownNode = (entry: string): boolean => !isIPv4(entry) && !isIPv6(entry) && !names.has(entry) && !hostNames.has(entry.toLowerCase());
+  const nodeKnown = (path: PathKey[], entry: string): void => {
+    if (isIPv4(entry) || isIPv6(entry) || names.has(entry) || hostNames.has(entry.toLowerCase())) return;
+    throw src.error(path, `"${entry}" is neither an address, a backend (${[...names].join(", ") || "none"}) nor a host name the scenario knows`);
+  };
   steps.forEach((s, i) => {
     if (s.kind === "backend" && !names.has(s.name)) throw src.error(["steps", i, "backend", "name"], `unknown backend "${s.name}" (defined: ${[...names].join(", ") || "none"})`);
     if (s.kind === "dns") {
       const bad = s.entries.findIndex((e) => !isIPv4(e) && !isIPv6(e) && !names.has(e));
       if (bad >= 0) throw src.error(["steps", i, "dns", "addresses", bad], `"${s.entries[bad]}" is neither a loopback address nor a backend (defined: ${[...names].join(", ") || "none"})`);
     }
-    if (s.kind === "health" && unknownNode(s.setting.node)) throw src.error(["steps", i, "health", "node"], `"${s.setting.node}" is neither an address, a backend (${[...names].join(", ") || "none"}) nor a host name the scenario knows`);
+    if (s.kind === "health") nodeKnown(["steps", i, "health", "node"], s.setting.node);
+    if (s.kind === "assert") s.assertion.checkers?.forEach((c, k) => c.targets?.forEach((t, j) => nodeKnown(["steps", i, "assert", "checkers", k, "targets", j], t.node)));
     if (s.kind === "assert" && s.assertion.received?.backend !== undefined && !names.has(s.assertion.received.backend)) {
       throw src.error(["steps", i, "assert", "received", "backend"], `unknown backend "${s.assertion.received.backend}" (defined: ${[...names].join(", ") || "none"})`);
     }

@@ -26,6 +26,20 @@ const instanceRef = {
   additionalProperties: false,
 };
 
+/** A pool entry: an instance, and optionally the version it must be at. */
+const poolEntry = {
+  type: "object",
+  properties: {
+    ...instanceRef.properties,
+    version: {
+      description: "current, stale, or a version (the modifiedIndex, then the nodes version if any), e.g. 21",
+      anyOf: [{ type: "string", enum: ["current", "stale"] }, { type: "integer", minimum: 0 }, { type: "string", pattern: "^\\d+$" }],
+    },
+  },
+  required: ["route", "instance"],
+  additionalProperties: false,
+};
+
 const backendMode = {
   description: "a backend mode: healthy, down, {status: 500} or {slow: 2s}",
   anyOf: [
@@ -199,6 +213,11 @@ export const stepSchemas: Record<string, object> = {
     additionalProperties: false,
   },
   mark: { type: "string", minLength: 1 },
+  tick: {
+    type: "object",
+    properties: { before: duration, after: duration, nth: { type: "integer", minimum: 1, maximum: 100 } },
+    additionalProperties: false,
+  },
   assert: {
     type: "object",
     properties: {
@@ -212,8 +231,10 @@ export const stepSchemas: Record<string, object> = {
           matches: { type: "string" },
           level: { type: "string", enum: ["debug", "info", "notice", "warn", "error"] },
           since: { type: "string" },
+          until: { type: "string" },
           within: duration,
           ...count,
+          perTick: { type: "integer", minimum: 0 },
         },
         additionalProperties: false,
       },
@@ -230,6 +251,7 @@ export const stepSchemas: Record<string, object> = {
           bodyContains: { type: "string" },
           bodyMatches: { type: "string" },
           since: { type: "string" },
+          until: { type: "string" },
           within: duration,
           ...count,
         },
@@ -245,6 +267,9 @@ export const stepSchemas: Record<string, object> = {
             current: { type: "boolean" },
             healthy: { type: "integer", minimum: 0 },
             unhealthy: { type: "integer", minimum: 0 },
+            keptSince: { type: "string", minLength: 1 },
+            rebuiltSince: { type: "string", minLength: 1 },
+            targets: { type: "array", items: { type: "string", minLength: 1 } },
           },
           required: ["route", "instance"],
           additionalProperties: false,
@@ -252,7 +277,7 @@ export const stepSchemas: Record<string, object> = {
       },
       pools: {
         type: "object",
-        properties: { waiting: { type: "array", items: instanceRef }, working: { type: "array", items: instanceRef } },
+        properties: { waiting: { type: "array", items: poolEntry }, working: { type: "array", items: poolEntry } },
         additionalProperties: false,
       },
     },

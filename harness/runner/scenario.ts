@@ -15,6 +15,8 @@ export interface InstanceRef {
 export interface CountedWindow {
   /** Window start: a mark name (default: the start of the run). */
   since?: string;
+  /** Window end: a mark name (what came before that mark). Default: up to now. */
+  until?: string;
   /** Window length from `since`, e.g. "3s". Default: up to now. */
   within?: number;
   count?: number;
@@ -31,6 +33,11 @@ export interface LogAssertion extends CountedWindow {
   matches?: string;
   /** Minimum level (error, warn, ...). */
   level?: string;
+  /**
+   * Every health-check manager tick in the window has exactly this many matching lines (a tick's
+   * lines: from its time up to the next tick's). Instead of count/atLeast/atMost/absent.
+   */
+  perTick?: number;
 }
 
 /** One JSONPath check on a JSON document: the path, and one thing said of the value there. */
@@ -75,6 +82,18 @@ export interface CallChecks {
   json?: JsonCheck[];
 }
 
+/**
+ * A target a checker probes: `node:port`, or `hostname(node:port)` to say its hostname too. The
+ * node is an address, a backend's name or a host name the scenario knows (its first address).
+ */
+export interface CheckerTarget {
+  node: string;
+  port: number;
+  hostname?: string;
+  /** As written. */
+  text: string;
+}
+
 export interface CheckerAssertion extends InstanceRef {
   /** A working checker exists for this instance (default true). */
   exists?: boolean;
@@ -83,12 +102,28 @@ export interface CheckerAssertion extends InstanceRef {
   /** How many of its nodes are healthy / unhealthy. */
   healthy?: number;
   unhealthy?: number;
+  /** The working checker is the very checker that worked for this instance at the mark. */
+  keptSince?: string;
+  /** The working checker is another one than worked for this instance at the mark. */
+  rebuiltSince?: string;
+  /** Exactly these targets, in any order. */
+  targets?: CheckerTarget[];
+}
+
+/**
+ * A pool entry's version: `current` (the route's modifiedIndex, followed by a nodes version where
+ * DNS bumped one), `stale` (anything else), or exactly this text.
+ */
+export type PoolVersion = { kind: "current" } | { kind: "stale" } | { kind: "exactly"; version: string };
+
+export interface PoolEntry extends InstanceRef {
+  version?: PoolVersion;
 }
 
 export interface PoolsAssertion {
-  /** Exactly these entries are in the waiting / working pool. */
-  waiting?: InstanceRef[];
-  working?: InstanceRef[];
+  /** Exactly these entries are in the waiting / working pool (and at these versions, where given). */
+  waiting?: PoolEntry[];
+  working?: PoolEntry[];
 }
 
 export interface Assertion {
@@ -125,6 +160,11 @@ export type Step =
   | { kind: "backend"; line: number; name: string; mode: BackendMode }
   | { kind: "etcd"; line: number; action: EtcdAction }
   | { kind: "mark"; line: number; name: string }
+  /**
+   * Move the clock to `offsetMs` from the `nth` next health-check manager tick (negative: before
+   * it, the tick has not run; 0 or more: after it, it has).
+   */
+  | { kind: "tick"; line: number; nth: number; offsetMs: number }
   /** `entries`: loopback addresses or backend names, in answer order. */
   | { kind: "dns"; line: number; name: string; entries: string[] }
   | { kind: "inject"; line: number; injection: Injection }

@@ -4,7 +4,7 @@ import type { CheckerView, EtcdAction, PoolsView } from "../gateway/gateway.ts";
 import type { Injection, PluginCall, PluginCallResult } from "../gateway/engine.ts";
 import type { ReceivedRequest } from "../backends/pool.ts";
 import { sleep } from "../gateway/clock/real-clock.ts";
-import { isLoopback } from "../gateway/resolver/resolver.ts";
+import { isIPv4, isIPv6, isLoopback } from "../gateway/resolver/resolver.ts";
 import { TargetUnsupported, type HealthSetting, type HttpResult, type ObservedLogLine, type Target } from "./target.ts";
 
 export interface HttpTargetOptions {
@@ -114,6 +114,11 @@ export class HttpTarget implements Target {
     return Date.now();
   }
 
+  /** Real time cannot be stopped a millisecond before a timer of another process (nor of APISIX's workers). */
+  async nextTick(): Promise<number> {
+    throw new TargetUnsupported(`tick steps are not available on the ${this.opts.kind} target: stopping just before or after a manager tick needs the in-process target's virtual clock`);
+  }
+
   async logLines(): Promise<ObservedLogLine[]> {
     if (this.opts.harnessControl) {
       const res = await this.http(this.opts.controlUrl, "GET", "/v1/harness/log", {});
@@ -164,6 +169,12 @@ export class HttpTarget implements Target {
 
   received(): Promise<ReceivedRequest[]> {
     return this.control("received assertions", "need a target with harness control (serve): an external APISIX's upstreams are not the harness's mock backends", "GET", "/v1/harness/received");
+  }
+
+  async addressOf(entry: string): Promise<string> {
+    if (isIPv4(entry) || isIPv6(entry)) return entry;
+    const r = await this.control<{ address: string }>("a backend or host name", "needs a target with harness control (serve): an external APISIX resolves names with its own resolver", "GET", `/v1/harness/address?entry=${encodeURIComponent(entry)}`);
+    return r.address;
   }
 
   async dns(name: string, entries: string[]): Promise<void> {

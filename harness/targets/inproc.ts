@@ -143,6 +143,12 @@ export class InprocTarget implements Target {
     return this.gateway.log.lines.map((l) => ({ time: l.time, level: l.level, text: l.text }));
   }
 
+  async nextTick(): Promise<number> {
+    const next = await this.gateway.nextTick();
+    if (next === undefined) throw new Error("the health-check manager has no timer armed: there is no next tick");
+    return next;
+  }
+
   async timeline(): Promise<TraceEvent[] | undefined> {
     return this.recorder ? [...this.recorder.events] : undefined;
   }
@@ -165,6 +171,10 @@ export class InprocTarget implements Target {
 
   async received(): Promise<ReceivedRequest[]> {
     return this.backends.received();
+  }
+
+  async addressOf(entry: string): Promise<string> {
+    return this.backends.addressOf(entry);
   }
 
   dns(name: string, entries: string[]): Promise<void> {

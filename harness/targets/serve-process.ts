@@ -121,6 +121,14 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
         return jsonResponse(200, { ok: true });
       }
       if (path === "/v1/harness/received" && method === "GET") return jsonResponse(200, backends.received());
+      if (path === "/v1/harness/address" && method === "GET") {
+        const entry = new URLSearchParams(req.path.split("?")[1] ?? "").get("entry") ?? "";
+        try {
+          return jsonResponse(200, { address: backends.addressOf(entry) });
+        } catch (e) {
+          return jsonResponse(400, { error_msg: (e as Error).message });
+        }
+      }
       const steer = STEERING[path];
       if (steer && method === "POST") {
         let body: unknown;

@@ -60,6 +60,8 @@ export interface Target {
   etcd(action: EtcdAction): Promise<void>;
   /** Every request the mock backends received, oldest first. */
   received(): Promise<ReceivedRequest[]>;
+  /** The address an entry names: an address is itself, a backend its address, a host name its first address. */
+  addressOf(entry: string): Promise<string>;
   /** A name's addresses from now on; entries are loopback addresses or backend names. */
   dns(name: string, entries: string[]): Promise<void>;
   /** Replace a function of the code under test; `restore` puts it back. */
@@ -69,6 +71,12 @@ export interface Target {
   setHealth(h: HealthSetting): Promise<void>;
   /** Call a function of the code under test directly. */
   call(c: PluginCall): Promise<PluginCallResult[]>;
+  /**
+   * When the health-check manager's timers next run, ms on the target's clock (a `tick` step
+   * moves to just before or after it). Only a virtual clock can stop there to the millisecond:
+   * elsewhere TargetUnsupported.
+   */
+  nextTick(): Promise<number>;
   /** The run's timeline on the target's clock, where the target records one (in process). */
   timeline?(): Promise<TraceEvent[] | undefined>;
   close(): Promise<void>;

@@ -9,6 +9,7 @@ import { loadScenario } from "../../harness/runner/load.ts";
 import { runSuite } from "../../harness/runner/suite.ts";
 import { InprocFactory } from "../../harness/targets/inproc.ts";
 import { luaUnavailable, PATCHES, SOURCES } from "../helpers/lua.ts";
+import { MISTAKES, STATE_SCENARIO, withMistake } from "../helpers/state-language.ts";
 
 const skip = luaUnavailable();
 afterAll(closeIdleWorkers);
@@ -87,5 +88,31 @@ expect: {default: passes}
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe("tick steps, checker identity and targets, pool versions, per-tick counts", () => {
+    const dir = mkdtempSync(join(tmpdir(), "harness-lua-state-"));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    async function run(name: string, text: string, on: string[]) {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      const suite = await runSuite({ scenarios: [loadScenario(file)], versions: luaVersions(on, SOURCES), factory: new InprocFactory(() => new MemoryStore(), "memory", "simulated"), seed: 1 });
+      return suite.runs;
+    }
+
+    it("hold on every release as written", async () => {
+      const versions = ["3.15.0", "3.16.0", "3.17.0", "3.18.0"];
+      const runs = await run("state.yaml", STATE_SCENARIO, versions);
+      expect(runs.map((r) => [r.version, r.outcome, r.failure?.message])).toEqual(versions.map((v) => [v, "passes", undefined]));
+      const judged = (v: string) => runs.find((r) => r.version === v)!.steps.filter((s) => s.kind === "assert" && !s.summary.includes("skipped")).length;
+      expect([judged("3.15.0"), judged("3.17.0"), judged("3.18.0")]).toEqual([3, 2, 3]);
+    }, 60_000);
+
+    it.each(MISTAKES)("catch a wrong claim: $name", async (m) => {
+      const [r] = await run(`mistake-${MISTAKES.indexOf(m)}.yaml`, withMistake(m), [m.version]);
+      expect(r!.outcome).toBe("error");
+      expect(r!.failure?.message).toMatch(m.message);
+    });
   });
 });

@@ -46,7 +46,7 @@ steps:
 describe("scenario file mistakes name the file, line and column, and what was expected", () => {
   const cases: [string, string, number, number, string][] = [
     ["malformed.yaml", "name: x\nsteps:\n  - wait: [1s\nexpect: {default: passes}\n", 4, 1, "malformed YAML"],
-    ["unknown-step.yaml", GOOD_HEAD + "  - sleep: 2s\nexpect: {default: passes}\n", 6, 5, 'steps[1].sleep: unknown step "sleep" (expected one of admin, request, wait, backend, etcd, dns, inject, health, call, mark, assert)'],
+    ["unknown-step.yaml", GOOD_HEAD + "  - sleep: 2s\nexpect: {default: passes}\n", 6, 5, 'steps[1].sleep: unknown step "sleep" (expected one of admin, request, wait, backend, etcd, dns, inject, health, call, mark, tick, assert)'],
     ["unknown-field.yaml", GOOD_HEAD + "  - request: {path: /ai/x, colour: red}\nexpect: {default: passes}\n", 6, 28, 'steps[1].request.colour: unknown field "colour"'],
     ["wrong-type.yaml", GOOD_HEAD + "  - wait: soon\nexpect: {default: passes}\n", 6, 11, "steps[1].wait: expected a duration of at most 1h (2s, 500ms, 1.5s, 1m) or whole milliseconds up to 3600000"],
     ["bad-method.yaml", GOOD_HEAD.replace("method: PUT", "method: PUSH") + "expect: {default: passes}\n", 5, 21, "steps[0].admin.method: expected one of GET, PUT, POST, PATCH, DELETE"],
@@ -81,6 +81,24 @@ describe("scenario file mistakes name the file, line and column, and what was ex
     ["call-both.yaml", GOOD_HEAD + "  - call: {function: construct_upstream, arg: null, raises: x, error: y}\nexpect: {default: passes}\n", 6, 64, 'steps[1].call.error: a call raises or returns an error, not both'],
     ["received-backend.yaml", GOOD_HEAD + "  - assert: {received: {backend: z, kind: probe}}\nexpect: {default: passes}\n", 6, 34, 'steps[1].assert.received.backend: unknown backend "z" (defined: a)'],
     ["received-since.yaml", GOOD_HEAD + "  - assert: {received: {kind: probe, since: later}}\nexpect: {default: passes}\n", 6, 45, 'steps[1].assert.received.since: no earlier mark named "later"'],
+    // Checker identity and targets, pool versions, ticks and per-tick counts.
+    ["kept-no-mark.yaml", GOOD_HEAD + "  - assert: {checkers: [{route: 1, instance: 0, keptSince: later}]}\nexpect: {default: passes}\n", 6, 60, 'steps[1].assert.checkers[0].keptSince: no earlier mark named "later"'],
+    ["kept-and-rebuilt.yaml", GOOD_HEAD + "  - mark: m\n  - assert: {checkers: [{route: 1, instance: 0, keptSince: m, rebuiltSince: m}]}\nexpect: {default: passes}\n", 7, 63, 'steps[2].assert.checkers[0].rebuiltSince: a checker is kept or rebuilt since a mark: give "keptSince" or "rebuiltSince", not both'],
+    ["kept-not-exists.yaml", GOOD_HEAD + "  - mark: m\n  - assert: {checkers: [{route: 1, instance: 0, exists: false, keptSince: m}]}\nexpect: {default: passes}\n", 7, 64, 'steps[2].assert.checkers[0].keptSince: "exists: false" says there is no checker: "keptSince" asks about one'],
+    ["target-shape.yaml", GOOD_HEAD + '  - assert: {checkers: [{route: 1, instance: 0, targets: ["a.test"]}]}\nexpect: {default: passes}\n', 6, 59, 'steps[1].assert.checkers[0].targets[0]: expected "node:port" or "hostname(node:port)"'],
+    ["target-port.yaml", GOOD_HEAD + '  - assert: {checkers: [{route: 1, instance: 0, targets: ["a:0"]}]}\nexpect: {default: passes}\n', 6, 59, "steps[1].assert.checkers[0].targets[0]: port 0 is out of range (1-65535)"],
+    ["target-off-loopback.yaml", GOOD_HEAD + '  - assert: {checkers: [{route: 1, instance: 0, targets: ["x.test(10.0.0.1:80)"]}]}\nexpect: {default: passes}\n', 6, 59, "steps[1].assert.checkers[0].targets[0]: 10.0.0.1 is not a loopback address"],
+    ["target-unknown.yaml", GOOD_HEAD + '  - assert: {checkers: [{route: 1, instance: 0, targets: ["a:80", "zz:80"]}]}\nexpect: {default: passes}\n', 6, 67, 'steps[1].assert.checkers[0].targets[1]: "zz" is neither an address, a backend (a) nor a host name the scenario knows'],
+    ["pool-version.yaml", GOOD_HEAD + "  - assert: {pools: {working: [{route: 1, instance: 0, version: newest}]}}\nexpect: {default: passes}\n", 6, 65, "steps[1].assert.pools.working[0].version: expected current, stale, or a version"],
+    ["tick-neither.yaml", GOOD_HEAD + "  - tick: {nth: 2}\nexpect: {default: passes}\n", 6, 11, 'steps[1].tick: a tick step needs "before" or "after" (one of them)'],
+    ["tick-both.yaml", GOOD_HEAD + "  - tick: {before: 1ms, after: 1ms}\nexpect: {default: passes}\n", 6, 11, 'steps[1].tick: a tick step needs "before" or "after" (one of them)'],
+    ["tick-long.yaml", GOOD_HEAD + "  - tick: {after: 1s}\nexpect: {default: passes}\n", 6, 19, "steps[1].tick.after: expected less than the manager's 1 s tick period, got 1000 ms"],
+    ["tick-before-0.yaml", GOOD_HEAD + "  - tick: {before: 0}\nexpect: {default: passes}\n", 6, 20, 'steps[1].tick.before: 0 ms before a tick is the tick itself'],
+    ["tick-nth.yaml", GOOD_HEAD + "  - tick: {after: 1ms, nth: 0}\nexpect: {default: passes}\n", 6, 29, "steps[1].tick.nth: must be >= 1"],
+    ["per-tick-count.yaml", GOOD_HEAD + "  - assert: {log: {contains: x, perTick: 1, count: 3}}\nexpect: {default: passes}\n", 6, 45, 'steps[1].assert.log.count: "perTick" already says how many lines each tick has: give it without "count"'],
+    ["until-no-mark.yaml", GOOD_HEAD + "  - assert: {log: {contains: x, until: later}}\nexpect: {default: passes}\n", 6, 40, 'steps[1].assert.log.until: no earlier mark named "later"'],
+    ["until-before-since.yaml", GOOD_HEAD + "  - mark: one\n  - mark: two\n  - assert: {log: {contains: x, since: two, until: one}}\nexpect: {default: passes}\n", 8, 52, 'steps[3].assert.log.until: mark "one" is not after mark "two": the window would be empty'],
+    ["until-and-within.yaml", GOOD_HEAD + "  - mark: one\n  - assert: {received: {kind: probe, until: one, within: 1s}}\nexpect: {default: passes}\n", 7, 50, 'steps[2].assert.received.within: give "until" or "within" for the window\'s end, not both'],
     ["body-and-fixture.yaml", GOOD_HEAD.replace("fixture: routes/two-backends.json", "fixture: routes/two-backends.json, body: {uri: /x}") + "expect: {default: passes}\n", 5, 65, "steps[0].admin.fixture: give body or fixture, not both"],
   ];
   it.each(cases)("%s", (name, text, line, col, message) => {

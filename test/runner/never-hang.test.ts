@@ -87,6 +87,8 @@ function hangingFactory(realTime = false): TargetFactory & { closed: number } {
         restore: async () => undefined,
         setHealth: async () => undefined,
         call: async () => [],
+        nextTick: () => new Promise(() => undefined),
+        addressOf: async (e) => e,
         close: async () => void f.closed++,
       };
       return { target, prefix: "/apisix" };

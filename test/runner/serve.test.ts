@@ -134,7 +134,7 @@ describe("harness run --target serve: every step that reaches into the gateway, 
   const dir = mkdtempSync(join(tmpdir(), "serve-steps-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("log_level, dns, inject/restore, health, call, received and admin body checks go through /v1/harness/", async () => {
+  it("log_level, dns, inject/restore, health, call, received, checker targets and admin body checks go through /v1/harness/", async () => {
     const file = join(dir, "steps.yaml");
     writeFileSync(
       file,
@@ -162,6 +162,7 @@ steps:
   - request: {path: /ai/chat/completions, fixture: chat.json}
   - wait: 1500ms
   - request: {path: /ai/chat/completions, fixture: chat.json, instance: ok}
+  - assert: {checkers: [{route: 1, instance: 0, targets: ["127.0.0.30:16725"]}, {route: 1, instance: 1, targets: ["ok:16724"]}]}
   - assert: {received: {backend: ok, kind: chat, path: /v1/chat/completions, headers: {authorization: "Bearer token"}, atLeast: 1}}
   - admin: {method: PUT, path: /apisix/admin/routes/1, body: {uri: "/ai/*", upstream: {type: roundrobin, nodes: {"127.0.0.31:16724": 1}}}}
   - wait: 1500ms

@@ -77,6 +77,8 @@ export class HealthCheckManager {
   /** resource path -> working checker and its version */
   readonly workingPool = new Map<string, WorkingItem>();
   private timers: TimerHandle[] = [];
+  /** When start() armed the timers (init_worker): they run every TIMER_INTERVAL_MS from then. */
+  private startedAt: number | undefined;
   /**
    * JSONPath results per config object and path. A config object is replaced, never reshaped, on
    * a change (runtime fields are added to the instances it holds, not new instances), so the
@@ -93,6 +95,7 @@ export class HealthCheckManager {
   }
 
   start(): void {
+    this.startedAt = this.env.clock.now();
     this.timers.push(this.env.clock.every(TIMER_INTERVAL_MS, () => this.protectedRun("create", "timer_create_checker", this.behaviour.lines.createFailed, () => this.timerCreateChecker())));
     this.timers.push(this.env.clock.every(TIMER_INTERVAL_MS, () => this.protectedRun("working", "timer_working_pool_check", this.behaviour.lines.workingFailed, () => this.timerWorkingPoolCheck())));
   }
@@ -102,6 +105,13 @@ export class HealthCheckManager {
     const working: PoolsSnapshot["working"] = {};
     for (const [path, item] of this.workingPool) working[path] = { version: item.version, checker: String(item.checker) };
     return { waiting: Object.fromEntries(this.waitingPool), working };
+  }
+
+  /** When both timers next run after now: the clock's `every` keeps them on the start's phase. */
+  nextTick(): number | undefined {
+    if (this.startedAt === undefined || this.timers.length === 0) return undefined;
+    const periods = Math.floor((this.env.clock.now() - this.startedAt) / TIMER_INTERVAL_MS) + 1;
+    return this.startedAt + periods * TIMER_INTERVAL_MS;
   }
 
   stop(): void {

@@ -17,7 +17,7 @@ export function normaliseLine(text: string): string {
   return text
     .replace(PREFIX, "")
     .replace(/\/apisix-[0-9a-z-]+\//g, "/apisix/")
-    .replace(/(?:checker@|table: )0x[0-9a-f]+/g, "<table>")
+    .replace(/checker@0x[0-9a-f]+(?:#\d+)?|table: 0x[0-9a-f]+/g, "<table>")
     .replace(/checker#\d+/g, "<table>")
     .replace(/127\.0\.0\.1:\d{4,5}\b/g, "127.0.0.1:<port>")
     .replace(/(compact_revision = "|compact_revision=|\brev=|watch_ctx\.rev=)\d+/g, "$1<revision>");

@@ -261,6 +261,13 @@ export class LuaEngine implements Engine {
     );
   }
 
+  /** The soonest of the workers' manager timers, as their ngx.timer.every armed them (ngx_shim.lua). */
+  async nextTick(): Promise<number | undefined> {
+    const next = await Promise.all(this.slots.map(async (s) => ((await this.run(s, "next_tick")) as { next?: number }).next));
+    const due = next.filter((n): n is number => typeof n === "number");
+    return due.length ? Math.min(...due) : undefined;
+  }
+
   /** Each worker's host table (what the DNS client answers from) takes the new addresses. */
   async dnsChanged(name: string, addresses: string[]): Promise<void> {
     await Promise.all(this.slots.map((s) => this.run(s, "dns", { name: name.toLowerCase(), ips: addresses })));

@@ -223,7 +223,7 @@ export function runLanes(run: RunResult): LaneModel {
       const lane = s.kind === "admin" || s.kind === "request" ? s.kind : "step";
       b.point(s.atMs, lane, lane === "step" || s.ok ? lane : `${lane} failed`, stepText(s));
     } else if (ACTIONS.has(s.kind)) b.point(s.atMs, "step", "step", stepText(s));
-    if (s.kind === "wait" && s.ok) b.end = Math.max(b.end, s.atMs + Number(/wait (\d+) ms/.exec(s.summary)?.[1] ?? 0));
+    if ((s.kind === "wait" || s.kind === "tick") && s.ok) b.end = Math.max(b.end, s.atMs + Number(/\bwait(?:ed)? (\d+) ms/.exec(s.summary)?.[1] ?? 0));
   }
   if (run.timeline) addEvents(b, run.timeline.events);
   const { lanes, points, spans } = b.sorted();

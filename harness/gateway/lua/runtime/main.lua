@@ -138,6 +138,11 @@ function handlers.inspect()
     return world.inspect()
 end
 
+-- When the health-check manager's timers next run (ms; both are armed together in init_worker).
+function handlers.next_tick()
+    return { next = ngx_shim.manager_next_tick }
+end
+
 function handlers.dns(msg)
     world.hosts[msg.name] = msg.ips
 end

@@ -131,12 +131,17 @@ function _M.spawn(phase, parent, fn, ...)
     return rec
 end
 
+-- When a timer armed now with this delay (s) falls due, in whole ms.
+function _M.due_after(delay)
+    return math.ceil(now_ms + math.max(0, delay) * 1000)
+end
+
 function _M.timer_at(delay, fn, ...)
     local args = { n = select("#", ...) + 1, false, ... }
     local co = coroutine.create(function(...) return fn(...) end)
     phase_of[co] = "timer"
     threads[co] = { co = co, waiters = {} }
-    schedule(now_ms + math.max(0, delay) * 1000, co, args, args.n)
+    schedule(_M.due_after(delay), co, args, args.n)
     return true
 end
 

@@ -417,8 +417,21 @@ local function manager_pools()
     return upvalue(hm.fetch_checker, "working_pool") or {}, upvalue(hm.fetch_checker, "waiting_pool") or {}
 end
 
+-- A checker's identity: its table's address. The collector may give a new table the address of
+-- a collected one, so a table first seen at an address already given out gets `#n` after it: a
+-- rebuilt checker never reads as the one it replaced.
+local ids = setmetatable({}, { __mode = "k" })   -- checker table -> its identity
+local tables_at = {}                             -- address -> how many tables were seen there
+
 local function checker_id(c)
-    return (tostring(c):gsub("^table: ", "checker@"))
+    local id = ids[c]
+    if id then return id end
+    id = tostring(c):gsub("^table: ", "checker@")
+    local n = (tables_at[id] or 0) + 1
+    tables_at[id] = n
+    if n > 1 then id = id .. "#" .. n end
+    ids[c] = id
+    return id
 end
 
 -- The manager's pools as plain data (no shared-dict reads, so it has no effect on the run).
