@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryStore } from "../../harness/gateway/config/memory-store.ts";
+import { StoreError } from "../../harness/gateway/config/store.ts";
 import { configEtcdOf } from "../../harness/gateway/lua/lua-engine.ts";
 import { resolveLuaTree } from "../../harness/gateway/lua/sources.ts";
 import { modelVersion } from "../../harness/gateway/model-engine.ts";
@@ -70,6 +71,31 @@ describe("the gateway's etcd watch", () => {
     await fallBehind(g);
     expect(g.gateway.config.getRoute("1")).toBe(before);
     expect((await g.logLines()).some((l) => l.text.includes("config_etcd.lua:759: sync_data(): waitdir [/routes] err: compacted"))).toBe(true);
+  });
+
+  it("a change the cache never applies because the store died says so, naming the store", async () => {
+    // The store dies between a write and its watch event: the watch breaks and cannot resume.
+    class DyingStore extends MemoryStore {
+      dead = false;
+      private refuse(): never {
+        throw new StoreError("etcd at 127.0.0.1:9 does not answer (ECONNREFUSED)");
+      }
+      override async isCompacted(revision: number): Promise<boolean> {
+        return this.dead ? this.refuse() : super.isCompacted(revision);
+      }
+      override async revision(): Promise<number> {
+        return this.dead ? this.refuse() : super.revision();
+      }
+    }
+    const store = new DyingStore();
+    t = await InprocTarget.create({ version: modelVersion(getProfile("3.15.0")), store, backends: TWO_BACKENDS, network: "simulated" });
+    const applied = t.gateway.config.appliedRevision;
+    store.dead = true;
+    await store.restart();
+    await expect(t.gateway.config.waitForRevision(applied + 1, 200)).rejects.toThrow(
+      /did not apply revision \d+ within 200 ms .*: the watch is broken and cannot resume: etcd at 127\.0\.0\.1:9 does not answer/,
+    );
+    store.dead = false;
   });
 
   it("the gateway shows APISIX's /apisix prefix whatever namespace the run's keys have in the store", async () => {

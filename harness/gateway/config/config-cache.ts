@@ -147,7 +147,9 @@ export class ConfigCache {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`config cache did not apply revision ${rev} within ${timeoutMs} ms (applied: ${this.applied})`));
+        // Say why when the watch is down: the store's own error names it (a dead etcd, say).
+        const why = this.watch ? "" : this.lastResyncError ? `: the watch is broken and cannot resume: ${this.lastResyncError}` : "";
+        reject(new Error(`config cache did not apply revision ${rev} within ${timeoutMs} ms (applied: ${this.applied})${why}`));
       }, timeoutMs);
       const done = (): void => {
         clearTimeout(timer);
