@@ -97,6 +97,13 @@ describe.skipIf(skip)(`faults of the lua engine${skip ? ` (skipped: ${skip})` : 
     expect(res.stdout).toMatch(/module 'resty\.not-shimmed' not found: neither APISIX 3\.18\.0\+.*needs\.diff nor the harness's stubs provide it/);
   });
 
+  it("closing the idle workers waits for them to exit (the process does not end with the close unsettled)", async () => {
+    // The idle successor's child and pipes are unreferenced; Node exits 13 when a top-level
+    // await is left with nothing that keeps the loop alive.
+    const res = await execa(process.execPath, ["bin/run-ts.js", "test/helpers/close-idle-workers.ts"], { cwd: ROOT, reject: false, timeout: 30_000 });
+    expect([res.exitCode, res.stdout], res.stderr).toEqual([0, "closed"]);
+  });
+
   it("Ctrl-C during a run leaves no luajit process and no temporary tree", async () => {
     const long = join(dir, "long.yaml");
     writeFileSync(long, SCENARIO.replace("wait: 1s", "wait: 600s"));

@@ -203,8 +203,11 @@ export class LuaWorker {
   async close(): Promise<void> {
     if (!this.exited) {
       this.child.stdin!.end();
-      const timer = new Promise<void>((r) => setTimeout(r, 2000).unref());
-      await Promise.race([this.owned.exited, timer]);
+      // A referenced timer: an idle worker's child and pipes are unreferenced, so with an
+      // unreferenced timer nothing would keep the loop alive until the exit arrives.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.owned.exited, new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
+      clearTimeout(timer);
     }
     await this.owned.stop(500);
   }
