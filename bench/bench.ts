@@ -133,14 +133,20 @@ async function processesTable(): Promise<string> {
   }
 }
 
-/** Replace a part's section of RESULTS.md (up to the next part's heading), or append it. */
+/** Where a part's section of RESULTS.md starts and ends (up to the next part's heading); undefined when absent. */
+function sectionBounds(old: string, heading: string): { start: number; end: number } | undefined {
+  const start = old.indexOf(heading);
+  if (start < 0) return undefined;
+  const ends = Object.values(PARTS).map((p) => old.indexOf(p.heading, start + heading.length)).filter((i) => i > start);
+  return { start, end: ends.length ? Math.min(...ends) : old.length };
+}
+
+/** Replace a part's section of RESULTS.md, or append it. */
 function writeSection(heading: string, section: string): void {
   const old = existsSync(RESULTS) ? readFileSync(RESULTS, "utf8") : "# Benchmark results\n\n";
-  const start = old.indexOf(heading);
-  if (start < 0) return writeFileSync(RESULTS, old.trimEnd() + "\n\n" + section);
-  const ends = Object.values(PARTS).map((p) => old.indexOf(p.heading, start + heading.length)).filter((i) => i > start);
-  const end = ends.length ? Math.min(...ends) : old.length;
-  writeFileSync(RESULTS, old.slice(0, start) + section + (end < old.length ? "\n" + old.slice(end) : ""));
+  const at = sectionBounds(old, heading);
+  if (!at) return writeFileSync(RESULTS, old.trimEnd() + "\n\n" + section);
+  writeFileSync(RESULTS, old.slice(0, at.start) + section + (at.end < old.length ? "\n" + old.slice(at.end) : ""));
 }
 
 if (parsed.only !== undefined) {
@@ -284,7 +290,13 @@ const findTable = [
 
 const html = await PARTS.html!.table();
 const lua = await PARTS.lua!.table();
-const flakes = FLAKES > 0 ? await PARTS.flakes!.table() : undefined;
+/** With --flakes 0 the file keeps the flake section it had (with its own "Measured with" line). */
+function keptSection(heading: string): string | undefined {
+  const old = existsSync(RESULTS) ? readFileSync(RESULTS, "utf8") : "";
+  const at = sectionBounds(old, heading);
+  return at && old.slice(at.start, at.end).trimEnd();
+}
+const flakes = FLAKES > 0 ? await PARTS.flakes!.table() : keptSection(PARTS.flakes!.heading);
 
 const command = `npm run bench -- --rounds ${ROUNDS} --seeds ${SEEDS}${BASELINE ? ` --baseline ${BASELINE}` : ""} --flakes ${FLAKES} --write`;
 const text = [
