@@ -180,6 +180,9 @@ export function inOrder<V extends GatewayVersion>(version: V, order: TableOrder)
   return { ...version, serveArgs: [...version.serveArgs, "--order", order], createEngine: (env: EngineEnv) => version.createEngine({ ...env, order }) };
 }
 
+/** The label of a differential-run disagreement that went away when both engines walked tables in key order. */
+export const PAIRS_ORDER_CHANCE = "chance: pairs() order (agrees when both walk tables in key order)";
+
 /** Lua errors in a request (not caught by APISIX) fail the run: the report carries the traceback. */
 export class LuaRequestError extends Error {
   constructor(readonly traceback: string) {

@@ -3,7 +3,7 @@
  * compared by verdict and by a normalised log signature. This is how the model's fidelity is
  * measured rather than assumed.
  */
-import { inOrder, type GatewayVersion, type TableOrder } from "../gateway/engine.ts";
+import { inOrder, PAIRS_ORDER_CHANCE, type GatewayVersion, type TableOrder } from "../gateway/engine.ts";
 import { describeSignatureLine, firstDifference, signature, type SignatureLine } from "../gateway/log/signature.ts";
 import type { TargetFactory } from "../targets/target.ts";
 import type { RunResult } from "./result.ts";
@@ -31,9 +31,6 @@ export interface Disagreement {
    */
   chance?: string;
 }
-
-/** The label of a disagreement that the re-check in key order took away. */
-export const PAIRS_ORDER_CHANCE = "chance: pairs() order (agrees when both walk tables in key order)";
 
 function outcomeOf(r: RunResult): string {
   return r.failure ? `${r.outcome}: step ${r.failure.step} ${r.failure.message.split("\n")[0]}` : r.outcome;
