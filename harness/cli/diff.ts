@@ -20,6 +20,7 @@ export function formatDiff(result: DiffResult): string {
     out.push(`${d.chance ? "CHANCE" : "DIFFER"} ${d.version}  ${d.scenario} (${d.file}): ${d.kind}: model ${d.model}, lua ${d.lua}`);
     for (const l of d.first.split("\n")) out.push(`  ${l}`);
     if (d.chance) out.push(`  ${d.chance}`);
+    if (d.sortedFirst) out.push("  still apart with both walking tables in key order:", ...d.sortedFirst.split("\n").map((l) => `  ${l}`));
   }
   return out.join("\n");
 }

@@ -192,6 +192,7 @@ async function propsDiff(o: PropsCliOptions, ctx: CommandContext): Promise<void>
     for (const x of shown) {
       details.push("", `${x.chance ? "CHANCE" : "DIFFER"} ${l.name} sequence ${x.index}: model ${x.model}, lua ${x.lua}`, ...x.first.split("\n").map((t) => `  ${t}`), ...x.steps.map((t, k) => `  ${k + 1}. ${t}`));
       if (x.chance) details.push(`  ${x.chance}`);
+      if (x.sortedFirst) details.push("  still apart with both walking tables in key order:", ...x.sortedFirst.split("\n").map((t) => `  ${t}`));
     }
     if (d.disagreements.length > 5) details.push(`  (${d.disagreements.length - 5} more on ${l.name})`);
   }

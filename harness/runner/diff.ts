@@ -30,6 +30,8 @@ export interface Disagreement {
    * came from LuaJIT's pairs() order, which the model cannot reproduce (README "Known limits").
    */
   chance?: string;
+  /** Where they still part in key order (a re-checked real difference). */
+  sortedFirst?: string;
 }
 
 function outcomeOf(r: RunResult): string {
@@ -115,7 +117,9 @@ export async function runDiff(opts: {
     for (const { d, scenario, version } of again) {
       const sorted = await both([scenario], [version], "sorted");
       if (!sorted) return interrupted();
-      if (!compareRuns(sorted[0]!.model, sorted[0]!.lua)) d.chance = PAIRS_ORDER_CHANCE;
+      const still = compareRuns(sorted[0]!.model, sorted[0]!.lua);
+      if (still) d.sortedFirst = still.first;
+      else d.chance = PAIRS_ORDER_CHANCE;
     }
   }
   return { runs, disagreements, unexpected: disagreements.filter((d) => !d.chance), order, rechecked, wallMs: Date.now() - started };

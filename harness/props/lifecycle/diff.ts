@@ -22,6 +22,8 @@ export interface LifecycleDisagreement {
   first: string;
   /** Set when the sequence agreed once both engines walked their tables in key order. */
   chance?: string;
+  /** Where they still part in key order (a re-checked real difference). */
+  sortedFirst?: string;
 }
 
 export interface LifecycleDiff {
@@ -76,7 +78,9 @@ export async function diffLifecycle(opts: { model: GatewayVersion; lua: GatewayV
     if (recheck && opts.model !== sorted.model) {
       out.rechecked = true;
       const [ms, ls] = [await replay(sorted.model, cmds, undefined, opts.seed), await replay(sorted.lua, cmds, undefined, opts.seed)];
-      if (!compareTraces(ms, ls)) x.chance = PAIRS_ORDER_CHANCE;
+      const again = compareTraces(ms, ls);
+      if (again) x.sortedFirst = again.first;
+      else x.chance = PAIRS_ORDER_CHANCE;
     }
     if (!x.chance) out.differ += 1;
     out.disagreements.push(x);
