@@ -1,3 +1,4 @@
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acquireStore, storePerRun, type ProvisionedStore } from "../../harness/etcd/provision.ts";
 import { MemoryStore } from "../../harness/gateway/config/memory-store.ts";
@@ -115,6 +116,32 @@ describe.skipIf(skip)(`the model against APISIX's own Lua${skip ? ` (skipped: ${
     expect(sabotaged.rechecked).toBe(true);
     expect(sabotaged.differ).toBeGreaterThan(0);
     expect(sabotaged.disagreements.filter((d) => !d.chance).map((d) => d.first)).toContainEqual(expect.stringMatching(/healthcheck_manager\.lua:243: /));
+  }, 60_000);
+});
+
+describe.skipIf(skip)(`harness diff, run as a user would${skip ? ` (skipped: ${skip})` : ""}`, () => {
+  const harness = (args: string[]) => execa("node", ["bin/harness.js", ...args], { reject: false, env: { NO_COLOR: "1" } });
+  const chanceCase = ["diff", "scenarios/instance-removed-while-working.yaml", "--store", "memory", "--versions", "3.15.0", "--seed", "2"];
+
+  it("labels a pairs()-order disagreement CHANCE, counts it, and exits 0; --no-recheck leaves it DIFFER (exit 1)", async () => {
+    const res = await harness(chanceCase);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/^re-checking 1 disagreement\(s\) with both engines walking tables in key order$/m);
+    expect(res.stdout).toMatch(/^1 scenario x version pairs on both engines: 0 agree, 1 disagree: 1 chance \(pairs\(\) order: agree when both walk tables in key order\), 0 DIFFER /);
+    expect(res.stdout).toMatch(/^CHANCE 3\.15\.0 /m);
+    const raw = await harness([...chanceCase, "--no-recheck"]);
+    expect(raw.exitCode).toBe(1);
+    expect(raw.stdout).toMatch(/1 disagree: 1 DIFFER \(not re-checked in key order\)/);
+    expect(raw.stdout).toMatch(/^DIFFER 3\.15\.0 /m);
+  }, 60_000);
+
+  it("--order sorted runs both engines in key order from the start (they agree); a bad --order exits 2", async () => {
+    const res = await harness([...chanceCase, "--order", "sorted"]);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^1 scenario x version pairs on both engines: 1 agree, 0 disagree \(.* s, tables walked in key order\)$/m);
+    const bad = await harness([...chanceCase, "--order", "random"]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.trim()).toBe('harness: --order: expected hash or sorted, got "random"');
   }, 60_000);
 });
 
