@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import type { GatewayVersion } from "../gateway/engine.ts";
+import type { GatewayVersion, TableOrder } from "../gateway/engine.ts";
 import { parseVersionList, PROFILES, RELEASES, UnknownVersionError } from "../gateway/versions/index.ts";
 import type { VersionProfile } from "../gateway/versions/profile.ts";
 import type { Scenario } from "../runner/scenario.ts";
@@ -52,6 +52,13 @@ export interface EngineCliOptions {
   apisix?: string;
   luaDeps?: string;
   workers: string;
+  /** hash (default) or sorted: how the engine walks tables. */
+  order?: string;
+}
+
+export function orderOption(value: string | undefined): TableOrder {
+  if (value === undefined || value === "hash" || value === "sorted") return value ?? "hash";
+  throw new UsageError(`--order: expected hash or sorted, got "${value}"`);
 }
 
 /** ../shared/<name> beside the project, where this workspace keeps APISIX's trees and libraries. */
@@ -65,7 +72,8 @@ export function addEngineOptions(cmd: Command): Command {
     .option("--engine <kind>", "model (our TypeScript model of APISIX) or lua (APISIX's own Lua, run under LuaJIT)", "model")
     .option("--apisix <dir>", "lua engine: a git checkout of apache/apisix (versions are refs, or `worktree`) or a folder of <version>/apisix trees (default: ../shared/apisix-src)")
     .option("--lua-deps <dir>", "lua engine: lua-resty-healthcheck, lua-resty-timer and lua-resty-balancer at their tags (default: ../shared/lua-deps)")
-    .option("--workers <n>", "nginx worker processes, each with its own config objects, pools and timers", "1");
+    .option("--workers <n>", "nginx worker processes, each with its own config objects, pools and timers", "1")
+    .option("--order <order>", "how tables are walked: hash (LuaJIT's pairs() order, decided by --seed) or sorted (key order, on either engine)", "hash");
 }
 
 export function engineKind(o: EngineCliOptions): "model" | "lua" {
@@ -86,11 +94,13 @@ export function workersOption(o: EngineCliOptions): number {
 export async function versionsOption(option: string, spec: string, o: EngineCliOptions, allMeansEverything = false): Promise<GatewayVersion[]> {
   const entries = spec.split(",").map((s) => s.trim());
   if (entries.some((e) => e === "")) throw new UsageError(`${option}: empty entry in "${spec}"`);
+  const order = orderOption(o.order);
+  // Imported here, not at the top: every command's definition imports this file, --help too.
+  const { inOrder } = await import("../gateway/engine.ts");
   if (engineKind(o) === "model") {
     const profiles = profilesOption(option, spec, allMeansEverything);
-    // Imported here, not at the top: every command's definition imports this file, --help too.
     const { modelVersion } = await import("../gateway/model-engine.ts");
-    return profiles.map(modelVersion);
+    return profiles.map((p) => inOrder(modelVersion(p), order));
   }
   if (entries.some((e) => e === "candidates" || e === "everything")) {
     throw new UsageError(`${option}: fix candidates are model profiles; on the lua engine give a fix as a patch, e.g. 3.16.0+fix.diff`);
@@ -101,7 +111,7 @@ export async function versionsOption(option: string, spec: string, o: EngineCliO
   if (!apisix) throw new UsageError("--engine lua needs --apisix DIR: a git checkout of apache/apisix, or a folder of <version>/apisix trees");
   if (!luaDeps) throw new UsageError("--engine lua needs --lua-deps DIR: lua-resty-healthcheck, lua-resty-timer and lua-resty-balancer at their tags");
   const { luaVersions } = await import("../gateway/lua/lua-engine.ts");
-  return luaVersions(names, { apisix, luaDeps });
+  return luaVersions(names, { apisix, luaDeps }).map((v) => inOrder(v, order));
 }
 
 /** The scenario files under paths, loaded and checked; a mistake in one is bad input (one line). */

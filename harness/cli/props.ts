@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import type { ConstructPropertyId } from "../props/construct-properties.ts";
 import type { GatewayVersion } from "../gateway/engine.ts";
 import type { ModelVersion } from "../gateway/model-engine.ts";
+import { diffSummary } from "./diff.ts";
 import { throwIfInterrupted } from "./interrupt.ts";
 import { addEngineOptions, engineKind, versionsOption, workersOption, writableDirOption, type EngineCliOptions } from "./options.ts";
 import { writeRecord } from "./output.ts";
@@ -155,6 +156,7 @@ export async function propsHtml(rows: PropsRow[], properties: PropertyId[], vers
 
 interface PropsCliOptions extends EngineCliOptions {
   diff?: boolean;
+  recheck: boolean;
   version: string;
   runs: string;
   seed?: string;
@@ -177,20 +179,27 @@ async function propsDiff(o: PropsCliOptions, ctx: CommandContext): Promise<void>
   const seed = o.seed !== undefined ? Number(o.seed) : Date.now() % 2 ** 31;
   const runs = Number(o.runs);
   process.stderr.write(`props --diff: seed ${seed}, ${runs} lifecycle sequences per version on both engines\n`);
-  const out: string[] = ["VERSION  SEQUENCES  AGREE  DISAGREE"];
   const details: string[] = [];
-  let disagreements = 0;
+  const out: string[] = ["VERSION  SEQUENCES  AGREE  DISAGREE  CHANCE  DIFFER"];
+  let [sequences, disagreements, differ, rechecked] = [0, 0, 0, false];
   for (const [i, l] of lua.entries()) {
-    const d = await diffLifecycle({ model: model[i]!, lua: l, sequences: runs, seed, signal: ctx.signal, progress: (n) => { if (n % 50 === 0) process.stderr.write(`  ${l.name}: ${n}/${runs}\n`); } });
-    disagreements += d.disagreements.length;
-    out.push(`${l.name.padEnd(7)}  ${String(d.sequences).padEnd(9)}  ${String(d.sequences - d.disagreements.length).padEnd(5)}  ${d.disagreements.length}  (${(d.wallMs / 1000).toFixed(1)} s)`);
-    for (const x of d.disagreements.slice(0, 5)) {
-      details.push("", `${l.name} sequence ${x.index}: model ${x.model}, lua ${x.lua}`, ...x.first.split("\n").map((t) => `  ${t}`), ...x.steps.map((t, k) => `  ${k + 1}. ${t}`));
+    const d = await diffLifecycle({ model: model[i]!, lua: l, sequences: runs, seed, recheck: o.recheck, signal: ctx.signal, progress: (n) => { if (n % 50 === 0) process.stderr.write(`  ${l.name}: ${n}/${runs}\n`); } });
+    [sequences, disagreements, differ, rechecked] = [sequences + d.sequences, disagreements + d.disagreements.length, differ + d.differ, rechecked || d.rechecked];
+    const chance = d.disagreements.length - d.differ;
+    out.push(`${l.name.padEnd(7)}  ${String(d.sequences).padEnd(9)}  ${String(d.sequences - d.disagreements.length).padEnd(5)}  ${String(d.disagreements.length).padEnd(8)}  ${String(d.rechecked ? chance : "-").padEnd(6)}  ${d.differ}  (${(d.wallMs / 1000).toFixed(1)} s)`);
+    // Real differences first: they are what the run is for.
+    const shown = [...d.disagreements.filter((x) => !x.chance), ...d.disagreements.filter((x) => x.chance)].slice(0, 5);
+    for (const x of shown) {
+      details.push("", `${x.chance ? "CHANCE" : "DIFFER"} ${l.name} sequence ${x.index}: model ${x.model}, lua ${x.lua}`, ...x.first.split("\n").map((t) => `  ${t}`), ...x.steps.map((t, k) => `  ${k + 1}. ${t}`));
+      if (x.chance) details.push(`  ${x.chance}`);
+      if (x.sortedFirst) details.push("  still apart with both walking tables in key order:", ...x.sortedFirst.split("\n").map((t) => `  ${t}`));
     }
     if (d.disagreements.length > 5) details.push(`  (${d.disagreements.length - 5} more on ${l.name})`);
   }
-  process.stdout.write([...out, ...details, "", `replay: harness props --diff --version ${o.version} --runs ${runs} --seed ${seed}`].join("\n") + "\n");
-  process.exitCode = disagreements === 0 ? EXIT.ok : EXIT.failed;
+  const summary = diffSummary(sequences, "sequences on both engines", disagreements, differ, rechecked);
+  const order = o.order === "sorted" ? " --order sorted" : "";
+  process.stdout.write([...out, "", summary, ...details, "", `replay: harness props --diff --version ${o.version} --runs ${runs} --seed ${seed}${order}`].join("\n") + "\n");
+  process.exitCode = differ === 0 ? EXIT.ok : EXIT.failed;
 }
 
 export function registerProps(program: Command, ctx: CommandContext): void {
@@ -206,7 +215,8 @@ export function registerProps(program: Command, ctx: CommandContext): void {
     .option("--json", "print the verdicts as JSON")
     .option("--out <dir>", "where counterexample scenarios (and the HTML report) go", "reports")
     .option("--reporter <list>", "table (the verdicts on stdout) and/or html (props.html under --out: the verdicts and each lifecycle counterexample's timeline)", "table")
-    .option("--diff", "differential: --runs generated lifecycle sequences per release, each on the model and on APISIX's own Lua (same seed), listing where they disagree");
+    .option("--diff", "differential: --runs generated lifecycle sequences per release, each on the model and on APISIX's own Lua (same seed), listing where they disagree")
+    .option("--no-recheck", "with --diff: do not replay disagreeing sequences in key order to tell chance (pairs() order) from real differences");
   addEngineOptions(cmd).action(async (o: PropsCliOptions) => {
       if (o.diff) return propsDiff(o, ctx);
       const reporters = o.reporter.split(",").map((r) => r.trim()).filter(Boolean);

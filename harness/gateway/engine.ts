@@ -14,6 +14,13 @@ import type { Tracer } from "./trace.ts";
  */
 export type EngineKind = "model" | "lua";
 
+/**
+ * The order in which a worker walks a table's keys (`pairs()`/`next()`): `hash`, LuaJIT's own
+ * (decided by the seed, and by the strings the worker made before; the model cannot reproduce
+ * it), or `sorted`, key order on both engines, so that no walk is left to chance.
+ */
+export type TableOrder = "hash" | "sorted";
+
 export interface EngineEnv {
   clock: Clock;
   log: ErrorLog;
@@ -25,6 +32,8 @@ export interface EngineEnv {
   logLevel: LogLevel;
   /** Decides what APISIX leaves to chance (pool order, picker start, DNS pick). */
   seed: number;
+  /** How tables are walked (default `hash`). */
+  order?: TableOrder;
   /** nginx worker processes (each with its own config objects, pools and timers). */
   workers: number;
   /**
@@ -164,6 +173,15 @@ export interface GatewayVersion {
   readonly configEtcd: ConfigEtcdBehaviour;
   createEngine(env: EngineEnv): Engine;
 }
+
+/** The same version with its tables walked in `order` (the option reaches the engine, and a `serve` child). */
+export function inOrder<V extends GatewayVersion>(version: V, order: TableOrder): V {
+  if (order === "hash") return version;
+  return { ...version, serveArgs: [...version.serveArgs, "--order", order], createEngine: (env: EngineEnv) => version.createEngine({ ...env, order }) };
+}
+
+/** The label of a differential-run disagreement that went away when both engines walked tables in key order. */
+export const PAIRS_ORDER_CHANCE = "chance: pairs() order (agrees when both walk tables in key order)";
 
 /** Lua errors in a request (not caught by APISIX) fail the run: the report carries the traceback. */
 export class LuaRequestError extends Error {

@@ -212,7 +212,7 @@ export class ModelEngine implements Engine {
       const healthy = event === "healthy" || event === "mostly_healthy" ? true : event === "unhealthy" || event === "mostly_unhealthy" ? false : undefined;
       if (healthy !== undefined) env.trace.health(source.replace(/^lua-resty-healthcheck \[(.*)\]$/, "$1"), `${data.ip}:${data.port}`, healthy);
     });
-    const shared = { dict: this.dict, events, order: new HashOrder(env.seed, env.prefix) };
+    const shared = { dict: this.dict, events, order: new HashOrder(env.seed, env.prefix, env.order) };
     for (let i = 0; i < env.workers; i++) this.workers.push(new ModelWorker(i, profile, env, shared));
   }
 
@@ -226,7 +226,7 @@ export class ModelEngine implements Engine {
   }
 
   get description(): string {
-    return `model ${this.profile.name} (lua-resty-healthcheck ${this.profile.healthcheck.version}; ${this.env.workers} worker(s))`;
+    return `model ${this.profile.name} (lua-resty-healthcheck ${this.profile.healthcheck.version}; ${this.env.workers} worker(s)${this.env.order === "sorted" ? "; tables walked in key order" : ""})`;
   }
 
   async start(): Promise<void> {

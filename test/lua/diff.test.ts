@@ -1,3 +1,4 @@
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acquireStore, storePerRun, type ProvisionedStore } from "../../harness/etcd/provision.ts";
 import { MemoryStore } from "../../harness/gateway/config/memory-store.ts";
@@ -8,6 +9,8 @@ import { modelVersion } from "../../harness/gateway/model-engine.ts";
 import { getProfile, RELEASES } from "../../harness/gateway/versions/index.ts";
 import { findScenarioFiles, loadScenario } from "../../harness/runner/load.ts";
 import { runDiff } from "../../harness/runner/diff.ts";
+import { diffLifecycle } from "../../harness/props/lifecycle/diff.ts";
+import { PAIRS_ORDER_CHANCE } from "../../harness/gateway/engine.ts";
 import { InprocFactory } from "../../harness/targets/inproc.ts";
 import { luaUnavailable, SOURCES } from "../helpers/lua.ts";
 import { hasEtcdBinary } from "../helpers/processes.ts";
@@ -73,6 +76,72 @@ describe.skipIf(skip)(`the model against APISIX's own Lua${skip ? ` (skipped: ${
     expect(result.disagreements).toHaveLength(1);
     expect(result.disagreements[0]!.kind).toBe("log");
     expect(result.disagreements[0]!.first).toMatch(/^model: \d+s \[error\] .*healthcheck_manager\.lua:243: .*\nlua: {3}\d+s \[error\] .*healthcheck_manager\.lua:242: /);
+    // The re-check in key order does not excuse it: still a real difference.
+    expect(result.rechecked).toBe(true);
+    expect(result.disagreements[0]!.chance).toBeUndefined();
+    expect(result.unexpected).toHaveLength(1);
+  }, 60_000);
+
+  it("a disagreement that pairs() order decides is re-checked in key order and labelled chance", async () => {
+    // At seed 2 LuaJIT walks the working pool so that 3.15.0 indexes the removed instance's nil
+    // `upstream` first, where the model's order reaches ai-proxy-multi.lua:304 first.
+    const diff = (recheck: boolean) =>
+      runDiff({
+        scenarios: [loadScenario("scenarios/instance-removed-while-working.yaml")],
+        model: [modelVersion(getProfile("3.15.0"))],
+        lua: luaVersions(["3.15.0"], SOURCES),
+        factory: new InprocFactory(() => new MemoryStore(), "memory"),
+        seed: 2,
+        recheck,
+      });
+    const without = await diff(false);
+    expect(without.disagreements.map(describeLine)).toEqual([expect.stringMatching(/instance-removed-while-working.yaml 3\.15\.0: model: .*ai-proxy-multi\.lua:304: .*\nlua: .*healthcheck_manager\.lua:242: /)]);
+    expect(without.unexpected).toHaveLength(1);
+    const result = await diff(true);
+    expect(result.disagreements).toHaveLength(1);
+    expect(result.disagreements[0]!.chance).toBe(PAIRS_ORDER_CHANCE);
+    expect(result.unexpected).toEqual([]);
+  }, 60_000);
+
+  it("props --diff: a sequence that disagrees by pairs() order is chance, a sabotaged model stays DIFFER", async () => {
+    // Sequence 5 of seed 1 on 3.15.0 crashes the working-pool timer on both engines, at the
+    // other broken entry first (measured with `props --diff --runs 40 --seed 1 --version 3.15.0`).
+    const lua = luaVersions(["3.15.0"], SOURCES)[0]!;
+    const real = getProfile("3.15.0");
+    const honest = await diffLifecycle({ model: modelVersion(real), lua, sequences: 6, seed: 1 });
+    expect(honest.disagreements.map((d) => [d.index, d.chance])).toEqual([[5, PAIRS_ORDER_CHANCE]]);
+    expect(honest.differ).toBe(0);
+    const wrong = modelVersion({ ...real, manager: { ...real.manager, lines: { ...real.manager.lines, workingIndex: 243 } } });
+    const sabotaged = await diffLifecycle({ model: wrong, lua, sequences: 6, seed: 1 });
+    expect(sabotaged.rechecked).toBe(true);
+    expect(sabotaged.differ).toBeGreaterThan(0);
+    expect(sabotaged.disagreements.filter((d) => !d.chance).map((d) => d.first)).toContainEqual(expect.stringMatching(/healthcheck_manager\.lua:243: /));
+  }, 60_000);
+});
+
+describe.skipIf(skip)(`harness diff, run as a user would${skip ? ` (skipped: ${skip})` : ""}`, () => {
+  const harness = (args: string[]) => execa("node", ["bin/harness.js", ...args], { reject: false, env: { NO_COLOR: "1" } });
+  const chanceCase = ["diff", "scenarios/instance-removed-while-working.yaml", "--store", "memory", "--versions", "3.15.0", "--seed", "2"];
+
+  it("labels a pairs()-order disagreement CHANCE, counts it, and exits 0; --no-recheck leaves it DIFFER (exit 1)", async () => {
+    const res = await harness(chanceCase);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/^re-checking 1 disagreement\(s\) with both engines walking tables in key order$/m);
+    expect(res.stdout).toMatch(/^1 scenario x version pairs on both engines: 0 agree, 1 disagree: 1 chance \(pairs\(\) order: agree when both walk tables in key order\), 0 DIFFER /);
+    expect(res.stdout).toMatch(/^CHANCE 3\.15\.0 /m);
+    const raw = await harness([...chanceCase, "--no-recheck"]);
+    expect(raw.exitCode).toBe(1);
+    expect(raw.stdout).toMatch(/1 disagree: 1 DIFFER \(not re-checked in key order\)/);
+    expect(raw.stdout).toMatch(/^DIFFER 3\.15\.0 /m);
+  }, 60_000);
+
+  it("--order sorted runs both engines in key order from the start (they agree); a bad --order exits 2", async () => {
+    const res = await harness([...chanceCase, "--order", "sorted"]);
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^1 scenario x version pairs on both engines: 1 agree, 0 disagree \(.* s, tables walked in key order\)$/m);
+    const bad = await harness([...chanceCase, "--order", "random"]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.trim()).toBe('harness: --order: expected hash or sorted, got "random"');
   }, 60_000);
 });
 

@@ -1,3 +1,5 @@
+import type { TableOrder } from "../engine.ts";
+
 /**
  * What a worker leaves to chance, decided by the run's seed: `math.random` (the active-check
  * timer's jitter, the round-robin picker's start, the DNS answer a request uses) and the order in
@@ -65,12 +67,14 @@ const SHIFTS = [
 ] as const;
 
 /**
- * The order `pairs()` visits string keys in: fixed for a given seed (nginx workers share the hash
- * seed), unrelated to insertion order. Keys are hashed without `prefix` (the run's etcd prefix),
+ * The order `pairs()` visits string keys in. `hash` (LuaJIT's): fixed for a given seed (nginx
+ * workers share the hash seed), unrelated to insertion order. Keys are hashed without `prefix` (the run's etcd prefix),
  * so the same seed gives the same order whatever prefix a run got. LuaJIT's order cannot be
  * reproduced: in OpenResty's luajit2 the order of the same keys, inserted the same way, moves
  * with the strings the worker created (and the garbage collector freed) before them; creating a
- * few other strings first is enough to change it.
+ * few other strings first is enough to change it. `sorted`: key order, as the lua engine's
+ * runtime/key_order.lua walks every table in such a run (byte order of the keys, which for the
+ * ASCII keys these tables hold is JavaScript's `<`).
  */
 export class HashOrder {
   private readonly hashes = new Map<string, number>();
@@ -78,6 +82,7 @@ export class HashOrder {
   constructor(
     private readonly seed: number,
     private readonly prefix = "",
+    private readonly order: TableOrder = "hash",
   ) {}
 
   private hash(key: string): number {
@@ -96,7 +101,8 @@ export class HashOrder {
   /** A map's entries in this order (a snapshot: the map may change while the caller walks it). */
   entries<V>(map: ReadonlyMap<string, V>): [string, V][] {
     const out = [...map];
-    if (out.length > 1) out.sort((a, b) => this.hash(a[0]) - this.hash(b[0]) || (a[0] < b[0] ? -1 : 1));
+    if (out.length > 1 && this.order === "sorted") out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    else if (out.length > 1) out.sort((a, b) => this.hash(a[0]) - this.hash(b[0]) || (a[0] < b[0] ? -1 : 1));
     return out;
   }
 }

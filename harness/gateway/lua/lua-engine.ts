@@ -85,7 +85,8 @@ export class LuaEngine implements Engine {
 
   get description(): string {
     const hc = `lua-resty-healthcheck ${this.tree.healthcheck.version}`;
-    return `lua ${this.tree.name} (${this.tree.origin}; ${hc}; ${this.env.workers} worker(s); hash seed ${this.runtime.preload ? this.env.seed : "unseeded"})`;
+    const order = this.env.order === "sorted" ? "tables walked in key order" : `hash seed ${this.runtime.preload ? this.env.seed : "unseeded"}`;
+    return `lua ${this.tree.name} (${this.tree.origin}; ${hc}; ${this.env.workers} worker(s); ${order})`;
   }
 
   private argv(): string[] {
@@ -98,6 +99,8 @@ export class LuaEngine implements Engine {
       env.LD_PRELOAD = this.runtime.preload;
       env.HARNESS_HASH_SEED = String(this.env.seed);
     }
+    // runtime/key_order.lua replaces pairs/next before APISIX's modules load.
+    if (this.env.order === "sorted") env.HARNESS_TABLE_ORDER = "sorted";
     return env;
   }
 

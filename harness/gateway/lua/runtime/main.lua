@@ -8,6 +8,9 @@
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 package.path = here .. "/?.lua;" .. package.path
 
+-- A run in key order (HARNESS_TABLE_ORDER=sorted): before anything else loads and captures pairs.
+if os.getenv("HARNESS_TABLE_ORDER") == "sorted" then require("key_order").install() end
+
 local ipc = require("ipc")
 local sched = require("sched")
 
