@@ -13,16 +13,7 @@ import { EtcdStore } from "../../harness/etcd/etcd-store.ts";
 import { fromBase64, prefixRange, toBase64 } from "../../harness/etcd/gateway-client.ts";
 import { findEtcdBinary, startLocalEtcd, type LocalEtcd } from "../../harness/etcd/local-etcd.ts";
 import { StoreError, type WatchBatch } from "../../harness/gateway/config/store.ts";
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+import { sleep, until } from "../helpers/wait.ts";
 
 function recorder() {
   const batches: WatchBatch[] = [];

@@ -10,16 +10,7 @@ import { EtcdStore } from "../../harness/etcd/etcd-store.ts";
 import { findEtcdBinary, startLocalEtcd, type LocalEtcd } from "../../harness/etcd/local-etcd.ts";
 import { MemoryStore } from "../../harness/gateway/config/memory-store.ts";
 import type { Store, WatchBatch, WatchEvent, WatchHandlers } from "../../harness/gateway/config/store.ts";
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+import { sleep, until } from "../helpers/wait.ts";
 
 /** Long enough for a local etcd to deliver anything it was going to deliver. */
 const QUIET_MS = 200;
