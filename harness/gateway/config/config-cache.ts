@@ -134,6 +134,11 @@ export class ConfigCache {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.dropWatch();
+  }
+
+  /** Cancel the watch and release whoever waits for a revision: no event will come to apply it. */
+  private async dropWatch(): Promise<void> {
     const w = this.watch;
     this.watch = undefined;
     await w?.cancel();
@@ -319,11 +324,7 @@ export class ConfigCache {
   /** The gateway loses its connection to etcd (the Admin API keeps writing): no events arrive. */
   async disconnect(): Promise<void> {
     this.cut = true;
-    const w = this.watch;
-    this.watch = undefined;
-    await w?.cancel();
-    for (const w of this.waiters) w.resolve();
-    this.waiters = [];
+    await this.dropWatch();
   }
 
   /** The connection comes back: the watch resumes from where it stopped (or learns it was compacted). */
