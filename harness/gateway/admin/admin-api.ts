@@ -13,6 +13,9 @@ export const MAX_REQ_BODY = 1024 * 1024 * 1.5;
 /** lua-cjson's default decode_max_depth, which APISIX's core.json.decode (cjson.safe) keeps. */
 const MAX_JSON_DEPTH = 1000;
 
+/** Valid JSON nested MAX_JSON_DEPTH + 1 deep has that many brackets opened and closed: no shorter text can be. */
+const SHORTEST_TOO_DEEP = 2 * (MAX_JSON_DEPTH + 1);
+
 /** Methods the routes resource has (apisix/admin/resource.lua); others answer 404 "not found". */
 const ROUTE_METHODS = new Set(["GET", "PUT", "POST", "DELETE", "PATCH"]);
 
@@ -222,13 +225,17 @@ export class AdminApi {
   private parseBody(body: string, anyValue = false): { value?: Json; error?: GatewayResponse } {
     if (body.trim() === "") return { error: jsonResponse(400, { error_msg: "invalid request body: empty request body" }) };
     // An unparsable body is answered 400 with the body echoed (apisix/admin/init.lua:211-217@3.15.0).
-    const deep = tooDeep(body);
+    // A body too short to nest deeper than cjson allows when it is valid JSON is parsed first
+    // (scanning for the depth was 2% of a lifecycle run); the scan then only picks the message.
+    const short = body.length < SHORTEST_TOO_DEEP;
+    const deep = short ? undefined : tooDeep(body);
     if (deep) return { error: jsonResponse(400, { error_msg: `invalid request body: ${deep}`, req_body: body }) };
     let value: unknown;
     try {
       value = JSON.parse(body);
     } catch (e) {
-      return { error: jsonResponse(400, { error_msg: `invalid request body: ${(e as Error).message}`, req_body: body }) };
+      const why = (short && tooDeep(body)) || (e as Error).message;
+      return { error: jsonResponse(400, { error_msg: `invalid request body: ${why}`, req_body: body }) };
     }
     if (!anyValue && !isObject(value)) return { error: jsonResponse(400, { error_msg: "invalid request body: expected a JSON object" }) };
     return { value: value as Json };
