@@ -262,7 +262,7 @@ export class AdminApi {
     const err = await this.check(value);
     if (err) return jsonResponse(400, { error_msg: err });
     const text = JSON.stringify(value);
-    rememberWellFormed(text);
+    rememberWellFormed(this.key(id), text);
     const revision = await this.opts.store.put(this.key(id), text);
     this.written.set(this.key(id), { text, createTime: value.create_time });
     // APISIX answers {key, value} (core/etcd.lua set :455-463@3.15.0, the v3 adapter lifting

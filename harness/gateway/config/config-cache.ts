@@ -229,7 +229,7 @@ export class ConfigCache {
 
   private toItem(kv: KeyValue): ConfigItem | undefined {
     const key = this.viewKey(kv.key);
-    if (isKnownWellFormed(kv.value)) return new StoredItem(key, kv.value, kv.modRevision, kv.createRevision);
+    if (isKnownWellFormed(kv.key, kv.value)) return new StoredItem(key, kv.value, kv.modRevision, kv.createRevision);
     try {
       return { key, value: JSON.parse(kv.value) as RouteValue, modifiedIndex: kv.modRevision, createdIndex: kv.createRevision, raw: kv.value };
     } catch {
