@@ -90,8 +90,21 @@ function tooDeep(text: string): string | undefined {
   return undefined;
 }
 
-/** A path as nginx's $uri has it: `.` and `..` segments resolved, repeated slashes merged. */
+const normalized = new Map<string, string | undefined>();
+
+/**
+ * A path as nginx's $uri has it: `.` and `..` segments resolved, repeated slashes merged.
+ * Remembered: every Admin API call normalizes its path twice, and a run asks for a few paths.
+ */
 function normalizePath(raw: string): string | undefined {
+  if (normalized.has(raw)) return normalized.get(raw);
+  const path = resolveSegments(raw);
+  if (normalized.size >= 1024) normalized.clear();
+  normalized.set(raw, path);
+  return path;
+}
+
+function resolveSegments(raw: string): string | undefined {
   const out: string[] = [];
   for (const seg of raw.split("/")) {
     if (seg === "" || seg === ".") continue;
