@@ -27,8 +27,25 @@ export interface BackendSpec {
   mode: BackendMode;
 }
 
+/** Answers by backend and request body: the same for the same two, and a run sends one body again and again. */
+const answers = new Map<string, Map<string, string>>();
+
 /** The OpenAI-style answer every mock backend gives to a chat completion. */
 export function chatCompletionBody(backend: string, requestBody: string): string {
+  let mine = answers.get(backend);
+  if (!mine) {
+    if (answers.size >= 64) answers.clear();
+    answers.set(backend, (mine = new Map()));
+  }
+  let body = mine.get(requestBody);
+  if (body === undefined) {
+    if (mine.size >= 256) mine.clear();
+    mine.set(requestBody, (body = answerFor(backend, requestBody)));
+  }
+  return body;
+}
+
+function answerFor(backend: string, requestBody: string): string {
   let model = "unknown";
   try {
     const parsed = JSON.parse(requestBody) as { model?: unknown };

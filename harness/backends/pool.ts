@@ -56,10 +56,18 @@ export interface BackendState {
  */
 const PROBE_MARK = "x-harness-probe";
 
-function splitUrl(url: string): { path: string; query: Record<string, string> } {
-  const q = url.indexOf("?");
-  if (q < 0) return { path: url, query: {} };
-  return { path: url.slice(0, q), query: Object.fromEntries(new URLSearchParams(url.slice(q + 1))) };
+const splitUrls = new Map<string, { path: string; query: Readonly<Record<string, string>> }>();
+
+/** Path and query of a request target; remembered (frozen), as the same few targets arrive again and again. */
+function splitUrl(url: string): { path: string; query: Readonly<Record<string, string>> } {
+  let split = splitUrls.get(url);
+  if (!split) {
+    const q = url.indexOf("?");
+    split = q < 0 ? { path: url, query: Object.freeze({}) } : { path: url.slice(0, q), query: Object.freeze(Object.fromEntries(new URLSearchParams(url.slice(q + 1)))) };
+    if (splitUrls.size >= 1024) splitUrls.clear();
+    splitUrls.set(url, split);
+  }
+  return split;
 }
 
 /**

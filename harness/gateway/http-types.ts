@@ -19,8 +19,11 @@ export function jsonResponse(status: number, value: unknown, extra: Partial<Gate
   return { status, headers: { "content-type": "application/json" }, body: JSON.stringify(value), ...extra };
 }
 
+/** The first header (in the object's order) whose name is `name` in any case. */
 export function headerOf(req: Pick<GatewayRequest, "headers">, name: string): string | undefined {
   const lower = name.toLowerCase();
-  for (const [k, v] of Object.entries(req.headers)) if (k.toLowerCase() === lower) return v;
+  const headers = req.headers;
+  // for-in over own keys: the same order as Object.entries, without building the pairs.
+  for (const k in headers) if (Object.hasOwn(headers, k) && (k === lower || k.toLowerCase() === lower)) return headers[k];
   return undefined;
 }

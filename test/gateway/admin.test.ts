@@ -116,6 +116,9 @@ describe("Admin API as APISIX reads a request", () => {
     expect(errorMsg(res.body)).toBe("invalid request body: Found too many nested data structures (1001) at character 1001");
     const objects = '{"a":'.repeat(1001) + "1" + "}".repeat(1001);
     expect(errorMsg((await raw("/apisix/admin/routes/1", { "x-api-key": KEY }, objects)).body)).toBe("invalid request body: Found too many nested data structures (1001) at character 5001");
+    // A short text can only nest that deep when it is not valid JSON: still cjson's depth message, not the parse error.
+    expect(errorMsg((await raw("/apisix/admin/routes/1", { "x-api-key": KEY }, "[".repeat(1500))).body)).toBe("invalid request body: Found too many nested data structures (1001) at character 1001");
+    expect(errorMsg((await raw("/apisix/admin/routes/1", { "x-api-key": KEY }, "[".repeat(1000))).body)).toMatch(/^invalid request body: (?!Found too many)/);
     // Brackets inside strings do not count.
     const inString = JSON.stringify({ ...JSON.parse(ROUTE), desc: "[{".repeat(100) });
     expect((await raw("/apisix/admin/routes/1", { "x-api-key": KEY }, inString)).status).toBe(201);

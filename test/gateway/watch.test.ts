@@ -36,6 +36,22 @@ async function fallBehind(g: InprocTarget): Promise<void> {
 }
 
 describe("the gateway's etcd watch", () => {
+  it("a text another writer put that is not JSON is logged and left out; the Admin API's texts decode to one object per change", async () => {
+    const g = await gateway("3.18.0", "/apisix");
+    const mine = g.gateway.config.getRoute("1")!;
+    expect(mine.value).toBe(mine.value);
+    expect(mine.value).toEqual(JSON.parse(mine.raw));
+    const rev = await g.store.put("/apisix/routes/9", '{"uri": "/broken"');
+    await g.gateway.config.waitForRevision(rev);
+    expect(g.gateway.config.getRoute("9")).toBeUndefined();
+    expect((await g.logLines()).map((l) => l.text)).toEqual([expect.stringMatching(/\[error\].*config_etcd\.lua:540: load_full_data\(\): failed to decode \/apisix\/routes\/9: invalid JSON/)]);
+    // The same text another writer put is decoded (and kept) all the same.
+    const again = await g.store.put("/apisix/routes/8", mine.raw);
+    await g.gateway.config.waitForRevision(again);
+    expect(g.gateway.config.getRoute("8")!.value).toEqual(mine.value);
+    expect(g.gateway.config.getRoute("8")!.value).not.toBe(mine.value);
+  });
+
   it("an etcd restart resumes the watch: the route object is the one it was, runtime fields and all", async () => {
     const g = await gateway("3.15.0");
     const before = g.gateway.config.getRoute("1")!;

@@ -13,7 +13,7 @@ import { initialModel, type LifecycleReal, type RecordedStep } from "../../harne
 import { checkLifecycle, type LifecycleVerdict } from "../../harness/props/lifecycle/run.ts";
 import { counterexampleToScenario } from "../../harness/props/lifecycle/to-scenario.ts";
 import { firstPutRouteArb, Advance, BackendDown, Request } from "../../harness/props/lifecycle/commands.ts";
-import { LIFECYCLE_HOSTS, lifecycleBackends, worldSource } from "../../harness/props/lifecycle/world.ts";
+import { checksArb, instanceSpecArb, LIFECYCLE_HOSTS, lifecycleBackends, namedInstance, routeBody, routeText, worldSource } from "../../harness/props/lifecycle/world.ts";
 import { loadScenario } from "../../harness/runner/load.ts";
 import { runSuite } from "../../harness/runner/suite.ts";
 import { InprocFactory, InprocTarget } from "../../harness/targets/inproc.ts";
@@ -46,6 +46,21 @@ function dropsAnInstance(v: LifecycleVerdict): boolean {
   const before = steps.slice(0, req).map(instanceCount).filter((n) => n !== undefined).at(-1)!;
   return steps.slice(req + 1).some((s) => (instanceCount(s) ?? Infinity) < before);
 }
+
+describe("the commands' request bodies", () => {
+  it("routeText is JSON.stringify of the route body, for named instances and instances changed after", () => {
+    const specs = fc.sample(instanceSpecArb, { seed: 7, numRuns: 200 });
+    const checks = fc.sample(checksArb, { seed: 8, numRuns: 50 });
+    specs.forEach((spec, i) => {
+      const a = namedInstance(spec, `${spec.backend}-${i}`);
+      expect(a).toEqual({ ...spec.body, name: `${spec.backend}-${i}` });
+      const b = { ...namedInstance(specs[(i + 1) % specs.length]!, 'n"\\u00e9-' + i), checks: checks[i % checks.length]! };
+      for (const [instances, desc] of [[[a], undefined], [[a, b], "d \"q\" \u2028"], [[b, a, b], ""]] as const) {
+        expect(routeText("2", [...instances], desc)).toBe(JSON.stringify(routeBody("2", [...instances], desc)));
+      }
+    });
+  });
+});
 
 describe("checkLifecycle finds #13101 on 3.15.0 and 3.16.0", () => {
   for (const profile of ["3.15.0", "3.16.0"] as const) {

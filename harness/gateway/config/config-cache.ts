@@ -1,4 +1,5 @@
 import type { ErrorLog } from "../log/error-log.ts";
+import { isKnownWellFormed } from "./known-json.ts";
 import type { KeyValue, Store, Watch, WatchBatch } from "./store.ts";
 
 export interface RouteValue {
@@ -19,6 +20,25 @@ export interface ConfigItem {
   createdIndex: number;
   /** The stored JSON text the value was built from. */
   raw: string;
+}
+
+/**
+ * An item from a text known to be valid JSON: its value is decoded when first read, and is then
+ * the same object on every read (runtime fields written on it stay until the item is replaced).
+ */
+class StoredItem implements ConfigItem {
+  #value: RouteValue | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly raw: string,
+    readonly modifiedIndex: number,
+    readonly createdIndex: number,
+  ) {}
+
+  get value(): RouteValue {
+    return (this.#value ??= JSON.parse(this.raw) as RouteValue);
+  }
 }
 
 /**
@@ -209,6 +229,7 @@ export class ConfigCache {
 
   private toItem(kv: KeyValue): ConfigItem | undefined {
     const key = this.viewKey(kv.key);
+    if (isKnownWellFormed(kv.key, kv.value)) return new StoredItem(key, kv.value, kv.modRevision, kv.createRevision);
     try {
       return { key, value: JSON.parse(kv.value) as RouteValue, modifiedIndex: kv.modRevision, createdIndex: kv.createRevision, raw: kv.value };
     } catch {

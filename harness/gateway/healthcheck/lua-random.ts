@@ -9,8 +9,12 @@ import type { TableOrder } from "../engine.ts";
  * string hashes are not reproduced (see HashOrder).
  */
 export class LuaRandom {
-  /** The four 64-bit LFSR states of LuaJIT's Tausworthe generator (period 2^223). */
-  private readonly gen: bigint[] = [0n, 0n, 0n, 0n];
+  /**
+   * The four 64-bit LFSR states of LuaJIT's Tausworthe generator (period 2^223), as high and low
+   * 32-bit halves (state i in [2i] high, [2i+1] low): plain number arithmetic, where BigInt
+   * allocated on every step (a request's DNS pick and every world's seeding draw from here).
+   */
+  private readonly gen = new Uint32Array(8);
   private static readonly bits = new DataView(new ArrayBuffer(8));
 
   /** math.randomseed(seed): LuaJIT 2.1's src/lib_math.c random_seed, then ten steps. */
@@ -18,32 +22,58 @@ export class LuaRandom {
     let d = seed;
     for (let i = 0; i < 4; i++) {
       // Each state gets its own 64-k[i] low bit set, so the generator never sticks at zero.
-      const min = 1n << BigInt(SHIFTS[i]!.low);
+      const min = 2 ** SHIFTS[i]!.low;
       d = d * Math.PI + Math.E;
-      let u = LuaRandom.toBits(d);
-      if (u < min) u += min;
-      this.gen[i] = u;
+      LuaRandom.bits.setFloat64(0, d);
+      const hi = LuaRandom.bits.getUint32(0);
+      let lo = LuaRandom.bits.getUint32(4);
+      // u < min (min < 2^32) only when the high half is 0; adding min then cannot carry.
+      if (hi === 0 && lo < min) lo += min;
+      this.gen[2 * i] = hi;
+      this.gen[2 * i + 1] = lo;
     }
     for (let i = 0; i < 10; i++) this.step();
   }
 
-  private static toBits(d: number): bigint {
-    LuaRandom.bits.setFloat64(0, d);
-    return LuaRandom.bits.getBigUint64(0);
-  }
-
   /** One step of the four generators (src/lj_prng.c TW223_STEP): a double in [1, 2) from the xor of their states. */
   private step(): number {
-    let r = 0n;
+    const g = this.gen;
+    let rHi = 0;
+    let rLo = 0;
     for (let i = 0; i < 4; i++) {
       const { k, q, s } = SHIFTS[i]!;
-      const z = this.gen[i]!;
-      const next = ((((z << BigInt(q)) & MASK64) ^ z) >> BigInt(k - s)) ^ (((z & ((MASK64 << BigInt(64 - k)) & MASK64)) << BigInt(s)) & MASK64);
-      this.gen[i] = next;
-      r ^= next;
+      const zHi = g[2 * i]!;
+      const zLo = g[2 * i + 1]!;
+      // a = ((z << q) ^ z) >> (k - s), 64-bit; q < 32 and 0 < k - s < 64.
+      let aHi = ((zHi << q) | (zLo >>> (32 - q))) ^ zHi;
+      let aLo = (zLo << q) ^ zLo;
+      const r = k - s;
+      if (r >= 32) {
+        aLo = aHi >>> (r - 32);
+        aHi = 0;
+      } else {
+        aLo = (aLo >>> r) | (aHi << (32 - r));
+        aHi = aHi >>> r;
+      }
+      // b = (z & (~0 << (64 - k))) << s: the top k bits of z, shifted left by s (s < 32).
+      const m = 64 - k;
+      let mHi = zHi;
+      let mLo = zLo;
+      if (m >= 32) {
+        mHi = zHi & (~0 << (m - 32));
+        mLo = 0;
+      } else mLo = zLo & (~0 << m);
+      const bHi = (mHi << s) | (mLo >>> (32 - s));
+      const bLo = mLo << s;
+      const nHi = (aHi ^ bHi) >>> 0;
+      const nLo = (aLo ^ bLo) >>> 0;
+      g[2 * i] = nHi;
+      g[2 * i + 1] = nLo;
+      rHi ^= nHi;
+      rLo ^= nLo;
     }
-    LuaRandom.bits.setBigUint64(0, (r & 0x000fffffffffffffn) | 0x3ff0000000000000n);
-    return LuaRandom.bits.getFloat64(0);
+    // The low 52 bits as the fraction of a double in [1, 2): exact in a double.
+    return 1 + ((rHi & 0xfffff) * 4294967296 + (rLo >>> 0)) / 4503599627370496;
   }
 
   /** math.random(): a float in [0, 1). */
@@ -57,7 +87,6 @@ export class LuaRandom {
   }
 }
 
-const MASK64 = (1n << 64n) - 1n;
 /** L'Ecuyer's ME-CF generator (L=64, J=4, k=223) as LuaJIT parameterises it: k, q, s per state. */
 const SHIFTS = [
   { k: 63, q: 31, s: 18, low: 1 },

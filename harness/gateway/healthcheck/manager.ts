@@ -166,7 +166,10 @@ export class HealthCheckManager {
     if (!paths) this.located.set(conf.value, (paths = new Map()));
     let constructorConfig = paths.get(jsonPath);
     if (constructorConfig === undefined && !paths.has(jsonPath)) {
-      constructorConfig = JSONPath({ path: jsonPath, json: conf.value, wrap: false }) as Instance | undefined;
+      // Not started by JSONPath() itself, which hands back a result that is not an object (nothing
+      // found: a removed instance) by throwing and catching an Error.
+      const query = JSONPath({ path: jsonPath, json: conf.value, wrap: false, autostart: false }) as unknown as { evaluate(): unknown };
+      constructorConfig = query.evaluate() as Instance | undefined;
       paths.set(jsonPath, constructorConfig);
     }
     const plugin = this.env.plugins[pluginName];

@@ -16,8 +16,10 @@ import {
   CHAT_BODY,
   CHAT_TEXT,
   requestPath,
+  namedInstance,
   ROUTE_IDS,
   routeBody,
+  routeText,
   type BackendName,
   type InstanceSpec,
   type WorldSource,
@@ -36,8 +38,9 @@ async function after(m: LifecycleModel, r: LifecycleReal): Promise<void> {
   if (v) throw new LifecycleViolation(v);
 }
 
-async function admin(r: LifecycleReal, method: "PUT" | "PATCH" | "DELETE", id: string, body: unknown, ok: number[]): Promise<number | undefined> {
-  const res = await r.target.admin(method, adminPath(id), body === undefined ? "" : JSON.stringify(body));
+/** `text`: the body's JSON text when the caller has it already (routeText). */
+async function admin(r: LifecycleReal, method: "PUT" | "PATCH" | "DELETE", id: string, body: unknown, ok: number[], text?: string): Promise<number | undefined> {
+  const res = await r.target.admin(method, adminPath(id), text ?? (body === undefined ? "" : JSON.stringify(body)));
   const step: RecordedStep = { kind: "admin", method, path: adminPath(id), status: res.status };
   if (body !== undefined) step.body = body;
   r.steps.push(step);
@@ -61,7 +64,12 @@ function routeOf(m: Readonly<LifecycleModel>, pick: number): string | undefined 
 
 function named(m: LifecycleModel, spec: InstanceSpec): Instance {
   m.names += 1;
-  return { ...spec.body, name: `${spec.backend}-${m.names}` };
+  return namedInstance(spec, `${spec.backend}-${m.names}`);
+}
+
+/** PUT a route's body (the recorded step keeps the object, the request sends its text). */
+function putRoute(r: LifecycleReal, id: string, instances: Instance[], desc: string | undefined, ok: number[]): Promise<number | undefined> {
+  return admin(r, "PUT", id, routeBody(id, instances, desc), ok, routeText(id, instances, desc));
 }
 
 function touched(m: LifecycleModel, route: RouteModel): void {
@@ -73,7 +81,7 @@ function touched(m: LifecycleModel, route: RouteModel): void {
 /** PUT a route with a new instance list (and the backends they point at), then check invariants. */
 async function putInstances(m: LifecycleModel, r: LifecycleReal, id: string, instances: Instance[], backends: RouteModel["backends"]): Promise<void> {
   const route = m.routes.get(id)!;
-  await admin(r, "PUT", id, routeBody(id, instances, route.desc), [200]);
+  await putRoute(r, id, instances, route.desc, [200]);
   route.instances = instances;
   route.backends = backends;
   touched(m, route);
@@ -90,7 +98,7 @@ export class PutRoute implements Cmd {
   }
   async run(m: LifecycleModel, r: LifecycleReal): Promise<void> {
     const instances = this.specs.map((s) => named(m, s));
-    await admin(r, "PUT", this.id, routeBody(this.id, instances), [200, 201]);
+    await putRoute(r, this.id, instances, undefined, [200, 201]);
     const route: RouteModel = { instances, backends: this.specs.map((s) => s.backend), lastWrite: m.now, lastRequest: -Infinity, writeSeq: m.seq, requestSeq: -1 };
     m.routes.set(this.id, route);
     m.deleted.delete(this.id);
