@@ -22,11 +22,28 @@ export interface Command {
   args: string[];
   /** Expected exit code (bad usage: 2). */
   exit: number;
+  /** The environment, when not the bench's own. */
+  env?: NodeJS.ProcessEnv;
+  /** This command is another one run without NODE_EXTRA_CA_CERTS: that one's name. */
+  variantOf?: string;
+}
+
+/**
+ * Node reads the file NODE_EXTRA_CA_CERTS names at every start, before any script runs: where it
+ * is set (it is on the machines this project was measured on) it is most of `node -e 0`.
+ */
+export const CA_VARIABLE = "NODE_EXTRA_CA_CERTS";
+
+/** A line for under a table that has the rows without the variable, or undefined when it is unset. */
+export function caNote(): string | undefined {
+  const file = process.env[CA_VARIABLE];
+  if (!file) return undefined;
+  return `This machine sets \`${CA_VARIABLE}=${file}\`. Node reads that file at every start, before any script runs, so every command pays it; the rows "without" run the same commands with it unset, their ratio is to \`node -e 0\` without it too.`;
 }
 
 /** The commands of the start-up table, as `node <args>` in a tree. `out` is a scratch directory for reports. */
 export function commands(out: string): Command[] {
-  return [
+  const base: Command[] = [
     { name: "`node -e 0`", args: ["-e", "0"], exit: 0 },
     { name: "`harness --help`", args: ["bin/harness.js", "--help"], exit: 0 },
     { name: "`harness repro --bogus` (bad usage)", args: ["bin/harness.js", "repro", "--bogus"], exit: 2 },
@@ -34,6 +51,12 @@ export function commands(out: string): Command[] {
     { name: "`harness repro --store memory`", args: ["bin/harness.js", "repro", "--store", "memory", "--out", out], exit: 0 },
     { name: "`harness run scenarios/ --versions all` (real etcd)", args: ["bin/harness.js", "run", "scenarios/", "--versions", "all", "--out", out], exit: 0 },
   ];
+  if (!process.env[CA_VARIABLE]) return base;
+  // The start-up rows again with the variable unset, so the start-up of the harness itself shows.
+  const env = { ...process.env };
+  delete env[CA_VARIABLE];
+  const without = (c: Command): Command => ({ ...c, name: `${c.name}, without \`${CA_VARIABLE}\``, env, variantOf: c.name });
+  return [...base, ...base.slice(0, 4).map(without)];
 }
 
 /** Run `node <args>` in dir; resolves with the wall time in ms. */
@@ -99,10 +122,10 @@ export async function timeCommands(
   afterRound?: (order: Tree[]) => Promise<void>,
 ): Promise<WallTimes> {
   const wall: WallTimes = new Map(trees.map((t) => [t.dir, new Map(cmds.map((c) => [c.name, []]))]));
-  for (const t of trees) for (const c of cmds) await timeNode(t.dir, c.args, c.exit);
+  for (const t of trees) for (const c of cmds) await timeNode(t.dir, c.args, c.exit, c.env);
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 ? [...trees].reverse() : trees;
-    for (const c of cmds) for (const t of order) wall.get(t.dir)!.get(c.name)!.push(await timeNode(t.dir, c.args, c.exit));
+    for (const c of cmds) for (const t of order) wall.get(t.dir)!.get(c.name)!.push(await timeNode(t.dir, c.args, c.exit, c.env));
     await afterRound?.(order);
     log(`round ${round + 1}/${rounds}: ` + trees.map((t) => `${t.label}: ${logged.name} ${(wall.get(t.dir)!.get(logged.name)!.at(-1)! / 1000).toFixed(2)} s`).join("; "));
   }

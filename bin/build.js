@@ -146,6 +146,8 @@ export async function build({ outdir = DIST } = {}) {
     chunkNames: "[name]-[hash]",
     write: false,
     plugins: [sourcesPlugin(outdir, inputs, replacements)],
+    // What a build's caches are keyed on (harness/runner/scenario-cache.ts): new with each build.
+    define: { HARNESS_BUILD_ID: JSON.stringify(`${Date.now().toString(36)}-${process.pid}`) },
   });
   for (const f of EXTRA_INPUTS) {
     if (!existsSync(join(ROOT, f))) continue;

@@ -116,9 +116,9 @@ export async function versionsOption(option: string, spec: string, o: EngineCliO
 
 /** The scenario files under paths, loaded and checked; a mistake in one is bad input (one line). */
 export async function scenariosOption(paths: string[]): Promise<Scenario[]> {
-  const { findScenarioFiles, loadScenario, ScenarioError } = await import("../runner/load.ts");
+  const [{ findScenarioFiles, ScenarioError }, { loadScenarios }] = await Promise.all([import("../runner/scenario-files.ts"), import("../runner/scenario-cache.ts")]);
   try {
-    return findScenarioFiles(paths).map(loadScenario);
+    return await loadScenarios(findScenarioFiles(paths));
   } catch (e) {
     if (e instanceof ScenarioError) throw new UsageError(e.message);
     throw e;

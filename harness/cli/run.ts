@@ -94,6 +94,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
       const { reporters, scenarios, writeReports, progressLine, summaryText } = loaded;
 
       let factory: TargetFactory;
+      let ownEtcd: Promise<TargetFactory> | undefined;
       let release: () => Promise<void> = async () => undefined;
       if (o.target === "external") {
         factory = await (await import("../targets/factories.ts")).externalFactory(o);
@@ -107,8 +108,20 @@ export function registerRun(program: Command, ctx: CommandContext): void {
         release = () => provisioned.release();
         const label = `${provisioned.kind} (${provisioned.source})`;
         try {
-          const [loadedTargets, { storePerRun }] = await Promise.all([targets, import("../etcd/provision.ts")]);
-          factory = "serveFactory" in loadedTargets ? loadedTargets.serveFactory(provisioned, label, workers) : new loadedTargets.InprocFactory(storePerRun(provisioned), label, "loopback", workers, (prefix) => provisioned.forgetPrefix(prefix));
+          const [loadedTargets, { acquireStore, storePerRun }, { needsEtcdToItself }] = await Promise.all([targets, import("../etcd/provision.ts"), import("../runner/suite.ts")]);
+          const factoryOn = (p: typeof provisioned): TargetFactory =>
+            "serveFactory" in loadedTargets ? loadedTargets.serveFactory(p, label, workers) : new loadedTargets.InprocFactory(storePerRun(p), label, "loopback", workers, (prefix) => p.forgetPrefix(prefix));
+          factory = factoryOn(provisioned);
+          // The scenarios that restart or compact etcd need an etcd to themselves. When the harness
+          // started the first one, a second one lets them run alongside the others, not after.
+          if (provisioned.source === "local-binary" && concurrency !== 1 && scenarios.some(needsEtcdToItself)) {
+            const second = acquireStore({ prefer: "etcd", signal: ctx.signal, log: (l) => process.stderr.write(`${l.replace(/^store: /, "store for the scenarios that act on etcd: ")}\n`) });
+            ownEtcd = second.then(factoryOn);
+            ownEtcd.catch(() => undefined);
+            release = async () => {
+              await Promise.all([provisioned.release(), second.then((p) => p.release(), () => undefined)]);
+            };
+          }
         } catch (e) {
           await release();
           throw e;
@@ -129,6 +142,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
           },
         };
         if (concurrency !== undefined) suiteOpts.concurrency = concurrency;
+        if (ownEtcd) suiteOpts.ownEtcd = ownEtcd;
         if (runTimeoutMs !== undefined) suiteOpts.runTimeoutMs = runTimeoutMs;
         // One external gateway is shared by every run, so they must not overlap.
         if (o.target === "external") suiteOpts.concurrency = 1;

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ErrorObject } from "ajv";
@@ -14,6 +14,9 @@ import { CONSTRUCT_UPSTREAM, type Injection, type PluginCall } from "../gateway/
 import { isIPv4, isIPv6, isLoopback } from "../gateway/resolver/resolver.ts";
 import type { LogLevel } from "../gateway/log/error-log.ts";
 import { scenarioValidators } from "./validators.ts";
+import { ScenarioError } from "./scenario-files.ts";
+
+export { findScenarioFiles, ScenarioError } from "./scenario-files.ts";
 
 export const FIXTURES_DIR = fileURLToPath(new URL("../../fixtures/", import.meta.url));
 
@@ -23,18 +26,6 @@ let providerHostNames: string[] | undefined;
 function providerHosts(): string[] {
   providerHostNames ??= Object.keys(JSON.parse(readFileSync(join(FIXTURES_DIR, "hosts.json"), "utf8")) as object);
   return providerHostNames;
-}
-
-/** A mistake in a scenario file: where it is and what was expected. */
-export class ScenarioError extends Error {
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly col: number,
-    readonly detail: string,
-  ) {
-    super(`${file}:${line}:${col}: ${detail}`);
-  }
 }
 
 type PathKey = string | number;
@@ -79,6 +70,7 @@ function parseMode(src: Source, path: PathKey[], v: unknown): BackendMode {
 /** Read a file the scenario names; an unreadable one is the scenario's mistake, at that spot. */
 function readAt(src: Source, path: PathKey[], file: string, what: string): string {
   try {
+    src.reads.push(resolve(file));
     return readFileSync(file, "utf8");
   } catch (e) {
     throw src.error(path, `cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
@@ -98,6 +90,8 @@ function pathOf(e: ErrorObject): PathKey[] {
 class Source {
   readonly lines = new LineCounter();
   readonly doc: Document;
+  /** Every other file the scenario's content came from (fixtures it names), as absolute paths. */
+  readonly reads: string[] = [];
 
   constructor(
     readonly file: string,
@@ -413,6 +407,14 @@ function toStep(src: Source, index: number, raw: Record<string, unknown>, scenar
 
 /** Read and check one scenario file. Throws ScenarioError for any mistake in it. */
 export function loadScenario(file: string): Scenario {
+  return loadScenarioAndInputs(file).scenario;
+}
+
+/**
+ * loadScenario, plus every file the result was made from (absolute paths: the scenario file,
+ * the fixtures it names, fixtures/hosts.json): the same files with the same contents load the same.
+ */
+export function loadScenarioAndInputs(file: string): { scenario: Scenario; inputs: string[] } {
   const display = relative(process.cwd(), file) || file;
   if (!existsSync(file)) throw new ScenarioError(display, 1, 1, "file not found");
   let text: string;
@@ -479,38 +481,5 @@ export function loadScenario(file: string): Scenario {
     }
   });
   if (raw.description !== undefined) scenario.description = raw.description as string;
-  return scenario;
-}
-
-/**
- * Expand files and directories into scenario files (*.yaml, *.yml), sorted within a directory. A
- * file named twice (or through a directory and by name) is kept once, where it first appears.
- */
-export function findScenarioFiles(paths: string[]): string[] {
-  const out: string[] = [];
-  const seen = new Set<string>();
-  const add = (f: string): void => {
-    let key: string;
-    try {
-      key = realpathSync(f);
-    } catch {
-      key = resolve(f);
-    }
-    if (seen.has(key)) return;
-    seen.add(key);
-    out.push(f);
-  };
-  for (const p of paths) {
-    if (!existsSync(p)) throw new ScenarioError(p, 1, 1, "no such file or directory");
-    let entries: string[] | undefined;
-    try {
-      entries = statSync(p).isDirectory() ? readdirSync(p).sort() : undefined;
-    } catch (e) {
-      throw new ScenarioError(p, 1, 1, `cannot read the directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    if (entries) {
-      for (const f of entries) if (/\.ya?ml$/.test(f)) add(join(p, f));
-    } else add(p);
-  }
-  return out;
+  return { scenario, inputs: [resolve(file), join(FIXTURES_DIR, "hosts.json"), ...src.reads] };
 }

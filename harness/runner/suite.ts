@@ -25,6 +25,12 @@ export interface SuiteOptions {
   signal?: AbortSignal;
   /** Per-run watchdog in ms (default: defaultRunTimeout). A run taking longer fails, naming its step. */
   runTimeoutMs?: number;
+  /**
+   * A factory on an etcd of their own for the runs that act on etcd (see needsEtcdToItself): they
+   * then run one at a time alongside the others instead of after them. It may still be starting
+   * (the others do not wait for it); if it fails, those runs go after the others as without it.
+   */
+  ownEtcd?: Promise<TargetFactory>;
 }
 
 /** The watchdog's default: a minute, plus the scenario's own waits where they take real time. */
@@ -39,8 +45,8 @@ export function defaultRunTimeout(scenario: Scenario, realTime: boolean): number
 }
 
 /**
- * A scenario that acts on etcd runs alone: compaction and revisions are etcd-wide, so a
- * concurrent run's compaction would leave a restarted run's watch behind (and make it reload).
+ * A scenario that acts on etcd runs alone on its etcd: compaction and revisions are etcd-wide, so
+ * a concurrent run's compaction would leave a restarted run's watch behind (and make it reload).
  */
 export function needsEtcdToItself(scenario: Scenario): boolean {
   return scenario.steps.some((s) => s.kind === "etcd");
@@ -48,7 +54,8 @@ export function needsEtcdToItself(scenario: Scenario): boolean {
 
 /**
  * Every scenario × version on its own fresh target (own gateway, own key prefix), several at once
- * (those that act on etcd one at a time, after the others). Results come back in
+ * (those that act on etcd one at a time: on their own etcd alongside the others when given one,
+ * else after them). Results come back in
  * scenario-then-version order whatever order they finished in.
  */
 export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
@@ -56,13 +63,13 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
   const jobs = opts.scenarios.flatMap((scenario) => opts.versions.map((version) => ({ scenario, version })));
   const results: (RunResult | undefined)[] = new Array(jobs.length);
   let done = 0;
-  const runBatch = async (indexes: number[], width: number): Promise<void> => {
+  const runBatch = async (indexes: number[], width: number, factory: TargetFactory): Promise<void> => {
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < indexes.length && !opts.signal?.aborted) {
         const i = indexes[next++]!;
         const { scenario, version } = jobs[i]!;
-        const result = await runOne(scenario, version, opts, i);
+        const result = await runOne(scenario, version, factory, opts, i);
         if (!result) continue;
         results[i] = result;
         done += 1;
@@ -72,8 +79,13 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(width, indexes.length)) }, worker));
   };
   const all = jobs.map((_, i) => i);
-  await runBatch(all.filter((i) => !needsEtcdToItself(jobs[i]!.scenario)), opts.concurrency ?? availableParallelism());
-  await runBatch(all.filter((i) => needsEtcdToItself(jobs[i]!.scenario)), 1);
+  const together = all.filter((i) => !needsEtcdToItself(jobs[i]!.scenario));
+  const apart = all.filter((i) => needsEtcdToItself(jobs[i]!.scenario));
+  const width = opts.concurrency ?? availableParallelism();
+  const ownEtcd = apart.length > 0 && width > 1 ? opts.ownEtcd?.catch(() => undefined) : undefined;
+  const alongside = ownEtcd?.then((factory) => (factory ? runBatch(apart, 1, factory).then(() => true) : false));
+  const [, ranAlongside] = await Promise.all([runBatch(together, width, opts.factory), alongside ?? false]);
+  if (!ranAlongside) await runBatch(apart, 1, opts.factory);
   const runs = results.filter((r): r is RunResult => r !== undefined);
   const suite: SuiteResult = {
     startedAt: new Date(started).toISOString(),
@@ -94,20 +106,20 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
 }
 
 /** One run under its watchdog; undefined when the command was interrupted before it ended. */
-async function runOne(scenario: Scenario, version: GatewayVersion, opts: SuiteOptions, runId: number): Promise<RunResult | undefined> {
+async function runOne(scenario: Scenario, version: GatewayVersion, factory: TargetFactory, opts: SuiteOptions, runId: number): Promise<RunResult | undefined> {
   const wallStart = Date.now();
   let created: { target: Target; prefix: string } | undefined;
-  const timeoutMs = opts.runTimeoutMs ?? defaultRunTimeout(scenario, opts.factory.realTime ?? false);
+  const timeoutMs = opts.runTimeoutMs ?? defaultRunTimeout(scenario, factory.realTime ?? false);
   const watchdog = new AbortController();
   const timer = setTimeout(() => watchdog.abort(new RunTimeout(timeoutMs)), timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, watchdog.signal]) : watchdog.signal;
   try {
     // Not raced against the signal: a factory gives up on it by itself, and a target that did get
     // made must be closed here, not left behind.
-    created = await opts.factory.create(scenario, version, runId, opts.seed, signal).catch((e: unknown) => {
-      throw e instanceof RunTimeout ? new Error(`${e.message} while setting up the ${opts.factory.name} target`) : e;
+    created = await factory.create(scenario, version, runId, opts.seed, signal).catch((e: unknown) => {
+      throw e instanceof RunTimeout ? new Error(`${e.message} while setting up the ${factory.name} target`) : e;
     });
-    return await new ScenarioExecution(scenario, { version: version.name, engine: version.engine, target: created.target, targetName: opts.factory.name, store: opts.factory.store, seed: opts.seed, prefix: created.prefix, signal }).run();
+    return await new ScenarioExecution(scenario, { version: version.name, engine: version.engine, target: created.target, targetName: factory.name, store: factory.store, seed: opts.seed, prefix: created.prefix, signal }).run();
   } catch (e) {
     if (interrupted(opts.signal)) return undefined;
     const expected = expectationFor(scenario, version.name);
@@ -115,8 +127,8 @@ async function runOne(scenario: Scenario, version: GatewayVersion, opts: SuiteOp
       scenario: { name: scenario.name, file: scenario.file, tags: scenario.tags, ...(scenario.issue ? { issue: scenario.issue } : {}) },
       version: version.name,
       engine: version.engine,
-      target: opts.factory.name,
-      store: opts.factory.store,
+      target: factory.name,
+      store: factory.store,
       seed: opts.seed,
       expected,
       outcome: "error",

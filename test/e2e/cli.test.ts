@@ -65,6 +65,27 @@ describe("harness repro, run as a user would", () => {
   });
 });
 
+describe("harness run, run as a user would", () => {
+  it.skipIf(!hasEtcdBinary())("a scenario that restarts etcd gets a second local etcd of its own; both are gone after", async () => {
+    const sub = harness(["run", "scenarios/etcd-restart-resumes-watch.yaml", "scenarios/backend-down-skipped.yaml", "--versions", "3.18.0", "--out", out]);
+    const res = await sub;
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/^store: etcd .*local binary/m);
+    expect(res.stderr).toMatch(/^store for the scenarios that act on etcd: etcd .*local binary/m);
+    expect(res.stdout).toContain("2 passed, 0 failed");
+    expect(etcdsOf(sub.pid!)).toEqual([]);
+    expect(ownedDirsOf(sub.pid!)).toEqual([]);
+  });
+
+  it.skipIf(!hasEtcdBinary())("without such a scenario, or with --concurrency 1, there is one etcd", async () => {
+    for (const args of [["scenarios/backend-down-skipped.yaml"], ["scenarios/etcd-restart-resumes-watch.yaml", "--concurrency", "1"]]) {
+      const res = await harness(["run", ...args, "--versions", "3.18.0", "--out", out]);
+      expect(res.exitCode, res.stderr).toBe(0);
+      expect(res.stderr.match(/^store/gm), res.stderr).toEqual(["store"]);
+    }
+  });
+});
+
 describe("harness props, run as a user would", () => {
   it("prints the verdicts, writes the lifecycle counterexample as a scenario, and harness run replays it", async () => {
     const res = await harness(["props", "--version", "3.16.0,suggested", "--runs", "150", "--seed", "7", "--out", out]);
