@@ -1,7 +1,7 @@
 import { Ajv, type ValidateFunction } from "ajv";
 import { describeSchemaError } from "../admin/schema-errors.ts";
 import type { Clock } from "../clock/clock.ts";
-import type { ProbeRequest, Transport } from "../net/transport.ts";
+import type { ProbeConnection, ProbeRequest, Transport } from "../net/transport.ts";
 import { answerSharedDictCall, type SharedDict } from "../shared-dict.ts";
 import type { LuaCall } from "./lua-worker.ts";
 
@@ -49,6 +49,9 @@ function validatorFor(schemaText: string): ValidateFunction {
 export class WorldCalls {
   /** Schema texts by (worker, id): each worker numbers the tables it sends. */
   private readonly schemas = new Map<string, string>();
+  /** Probe connections between the Lua socket's connect and its request (or close). */
+  private readonly sockets = new Map<number, ProbeConnection>();
+  private nextSocket = 0;
 
   constructor(private readonly env: WorldCallsEnv) {}
 
@@ -66,10 +69,27 @@ export class WorldCalls {
   }
 
   private async connect(msg: LuaCall): Promise<Record<string, unknown>> {
-    const r = await this.env.transport.probe({ ip: String(msg.ip), port: Number(msg.port), type: "tcp", path: "/", headers: [], timeoutMs: Number(msg.timeout ?? 60000), ...sentAt(msg) });
-    if (r.kind === "status") return { ok: true };
+    const { result: r, connection } = await this.env.transport.connectProbe({ ip: String(msg.ip), port: Number(msg.port), type: "tcp", path: "/", headers: [], timeoutMs: Number(msg.timeout ?? 60000), ...sentAt(msg) });
+    if (r.kind === "status") {
+      if (!connection) return { ok: true };
+      const id = ++this.nextSocket;
+      this.sockets.set(id, connection);
+      return { ok: true, sock: id };
+    }
     if (r.kind === "timeout") return { err: "timeout" };
     return { err: "connection refused" };
+  }
+
+  /** The Lua socket closed without a request (a TCP check). */
+  closeSocket(id: number): void {
+    this.sockets.get(id)?.close();
+    this.sockets.delete(id);
+  }
+
+  /** End every connection still held (the run is over). */
+  close(): void {
+    for (const c of this.sockets.values()) c.close();
+    this.sockets.clear();
   }
 
   private async exchange(msg: LuaCall): Promise<Record<string, unknown>> {
@@ -79,7 +99,11 @@ export class WorldCalls {
     // The method and body as the library wrote them (v3.2.2 always GETs; a later one may POST).
     const probe: ProbeRequest = { ip: String(msg.ip), port: Number(msg.port), type: "http", path: req.path, headers, timeoutMs: Number(msg.timeout ?? 60000), method: req.method, ...sentAt(msg) };
     if (req.body !== "") probe.body = req.body;
-    const r = await this.env.transport.probe(host !== undefined ? { ...probe, hostHeader: host } : probe);
+    const full = host !== undefined ? { ...probe, hostHeader: host } : probe;
+    // On the connection its connect opened, else (none held) a connection of its own.
+    const held = this.sockets.get(Number(msg.sock));
+    this.sockets.delete(Number(msg.sock));
+    const r = held ? await held.exchange(full) : await this.env.transport.probe(full);
     if (r.kind === "timeout") return { err: "timeout" };
     if (r.kind === "refused") return { err: "connection reset by peer" };
     return { data: `HTTP/1.1 ${r.status} ${REASONS[r.status] ?? "Unknown"}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n` };
