@@ -144,7 +144,6 @@ export class LuaEngine implements Engine {
   /** resty.events posts from one worker reach every other worker; timeline events go to the tracer. */
   private notify(from: number, msg: Record<string, unknown>): void {
     if (msg.ev === "trace") return this.traced(from, msg);
-    if (msg.ev === "tcp_close") return this.calls.closeSocket(Number(msg.sock));
     if (msg.ev !== "event") return;
     for (const s of this.slots) if (s.index !== from) this.background(s, "event", { source: msg.source, event: msg.event, data: msg.data });
   }

@@ -1,6 +1,5 @@
 -- ngx.socket.tcp for the checker's probes. Each connect/exchange is a blocking call into the
--- harness, which answers from its mock backends on loopback over one real connection per socket
--- (opened by connect, carrying the request); a timeout costs virtual time
+-- harness, which answers from its mock backends on loopback; a timeout costs virtual time
 -- (ngx.sleep of the socket's timeout), never real time.
 local ipc = require("ipc")
 local sched = require("sched")
@@ -28,18 +27,7 @@ local function wait_then(self, ms, err)
     return nil, err
 end
 
--- A connection the harness still holds (connected, no request sent) ends with the socket; the
--- notice goes with the next line to the harness, no round trip.
-local function release(self)
-    self.connected = false
-    if self.sock then
-        ipc.send({ ev = "tcp_close", sock = self.sock })
-        self.sock = nil
-    end
-end
-
 function Sock:connect(host, port)
-    release(self)
     local r = ipc.call({ call = "tcp", op = "connect", ip = host, port = port, timeout = self.timeouts[1],
                        at_ms = sched.now_ms() })
     local target = tostring(host) .. ":" .. tostring(port)
@@ -51,8 +39,7 @@ function Sock:connect(host, port)
         trace.probe(target, "refused", false)
         return nil, r.err
     end
-    -- r.sock: the harness holds this connection for the request (the probe's one connection).
-    self.ip, self.port, self.connected, self.sock = host, port, true, r.sock
+    self.ip, self.port, self.connected = host, port, true
     return 1
 end
 
@@ -70,9 +57,8 @@ end
 -- The first read sends what was written and takes the whole answer; later reads consume it.
 local function fill(self)
     if self.buffer then return true end
-    local r = ipc.call({ call = "tcp", op = "exchange", ip = self.ip, port = self.port, sock = self.sock,
+    local r = ipc.call({ call = "tcp", op = "exchange", ip = self.ip, port = self.port,
                          data = table.concat(self.sent), timeout = self.timeouts[3], at_ms = sched.now_ms() })
-    self.sock = nil
     self.sent = {}
     local target = tostring(self.ip) .. ":" .. tostring(self.port)
     if r.err == "timeout" then
@@ -119,12 +105,12 @@ function Sock:receive(pattern)
 end
 
 function Sock:close()
-    release(self)
+    self.connected = false
     return 1
 end
 
 function Sock:setkeepalive()
-    release(self)
+    self.connected = false
     return 1
 end
 
