@@ -1,10 +1,11 @@
-import { createServer, request as httpRequest, type Server } from "node:http";
-import { connect as netConnect, type AddressInfo } from "node:net";
+import { createServer, request as httpRequest, validateHeaderName, validateHeaderValue, type Server } from "node:http";
+import { connect as netConnect, type AddressInfo, type Socket } from "node:net";
 import { isIPv4, isIPv6, isLoopback, Resolver } from "../gateway/resolver/resolver.ts";
 import {
   OffLoopbackError,
   type ForwardRequest,
   type ForwardResponse,
+  type ProbeConnection,
   type ProbeRequest,
   type ProbeResult,
   type Transport,
@@ -150,6 +151,14 @@ export abstract class BackendPool implements Transport {
   protected abstract started(state: BackendState): Promise<void>;
   protected abstract modeChanged(state: BackendState, was: BackendMode): Promise<void>;
   abstract probe(req: ProbeRequest): Promise<ProbeResult>;
+
+  /** Without connections of its own: the TCP probe, then the request as a probe of its own. */
+  async connectProbe(req: ProbeRequest): Promise<{ result: ProbeResult; connection?: ProbeConnection }> {
+    const result = await this.probe(req);
+    if (result.kind !== "status") return { result };
+    return { result, connection: { exchange: (r) => this.probe(r), close: () => undefined } };
+  }
+
   abstract forward(req: ForwardRequest): Promise<ForwardResponse>;
   abstract close(): Promise<void>;
 
@@ -214,6 +223,72 @@ export class SimulatedBackends extends BackendPool {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Methods whose empty body Node's HTTP client leaves without a Content-Length. */
+const NO_BODY_METHODS = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]);
+
+/**
+ * A probe's request as bytes: the same bytes Node's HTTP client (agent: false) writes for it, so
+ * the backend receives what it always did, without the client's per-request machinery.
+ */
+export function probeRequestBytes(req: ProbeRequest): string {
+  const method = req.method ?? "GET";
+  if (/[^\u0021-\u00ff]/.test(req.path)) throw new TypeError("Request path contains unescaped characters");
+  const headers: Record<string, string> = { ...probeHeaders(req), connection: "close", [PROBE_MARK]: String(req.atMs ?? 0) };
+  let head = `${method} ${req.path} HTTP/1.1\r\n`;
+  for (const [k, v] of Object.entries(headers)) {
+    validateHeaderName(k);
+    validateHeaderValue(k, v);
+    head += `${k}: ${v}\r\n`;
+  }
+  const body = req.body ?? "";
+  if (body !== "") head += `Content-Length: ${Buffer.byteLength(body)}\r\n`;
+  else if (!NO_BODY_METHODS.has(method)) head += "Content-Length: 0\r\n";
+  return `${head}\r\n${body}`;
+}
+
+/** Send a probe's request on a connected socket and read the status line; the socket ends. */
+function exchangeOn(sock: Socket, req: ProbeRequest): Promise<ProbeResult> {
+  let bytes: string;
+  try {
+    bytes = probeRequestBytes(req);
+  } catch (e) {
+    // As Node's client throws on a bad path or header: the caller sees the error.
+    sock.destroy();
+    return Promise.reject(e as Error);
+  }
+  return new Promise((resolve) => {
+    let done = false;
+    let head = "";
+    const finish = (r: ProbeResult): void => {
+      if (!done) {
+        done = true;
+        resolve(r);
+      }
+    };
+    sock.setTimeout(req.timeoutMs, () => {
+      finish({ kind: "timeout" });
+      sock.destroy();
+    });
+    sock.on("error", (e) => finish({ kind: "refused", error: e.message }));
+    sock.on("close", () => finish({ kind: "refused", error: "socket hang up" }));
+    sock.on("data", (chunk: Buffer) => {
+      if (done) return;
+      head += chunk.toString("latin1");
+      const eol = head.indexOf("\r\n");
+      if (eol < 0) return;
+      const m = /^HTTP\/\d\.\d (\d{3})(?: |$)/.exec(head.slice(0, eol));
+      if (m) finish({ kind: "status", status: Number(m[1]) });
+      else {
+        finish({ kind: "refused", error: "Parse Error: Invalid status line" });
+        sock.destroy();
+      }
+    });
+    // The backend answers and closes (connection: close); the rest of the answer is read and dropped.
+    sock.on("end", () => sock.destroy());
+    sock.write(bytes);
+  });
 }
 
 interface Listening {
@@ -298,47 +373,43 @@ export class LoopbackBackends extends BackendPool {
     return { host: ip.replace(/^\[|\]$/g, ""), port };
   }
 
-  probe(req: ProbeRequest): Promise<ProbeResult> {
+  /**
+   * A TCP connection to the backend a probe addresses: `connected` with the socket, else what
+   * the probe gets (refused, or a timeout after `timeoutMs`).
+   */
+  private open(req: ProbeRequest): Promise<{ result: ProbeResult; socket?: Socket }> {
     const target = this.address(req.ip, req.port);
-    if (req.type === "tcp") {
-      return new Promise((resolve) => {
-        const sock = netConnect(target);
-        const timer = setTimeout(() => {
-          sock.destroy();
-          resolve({ kind: "timeout" });
-        }, req.timeoutMs);
-        sock.once("connect", () => {
-          clearTimeout(timer);
-          sock.destroy();
-          resolve({ kind: "status", status: 0 });
-        });
-        sock.once("error", (e) => {
-          clearTimeout(timer);
-          resolve({ kind: "refused", error: e.message });
-        });
-      });
-    }
-    const headers = { ...probeHeaders(req), connection: "close", [PROBE_MARK]: String(req.atMs ?? 0) };
-    const method = req.method ?? "GET";
     return new Promise((resolve) => {
-      let done = false;
-      const finish = (r: ProbeResult): void => {
-        if (!done) {
-          done = true;
-          resolve(r);
-        }
-      };
-      const r = httpRequest({ ...target, path: req.path, method, headers, agent: false }, (res) => {
-        res.resume();
-        finish({ kind: "status", status: res.statusCode ?? 0 });
+      const sock = netConnect(target);
+      const timer = setTimeout(() => {
+        sock.destroy();
+        resolve({ result: { kind: "timeout" } });
+      }, req.timeoutMs);
+      sock.once("connect", () => {
+        clearTimeout(timer);
+        resolve({ result: { kind: "status", status: 0 }, socket: sock });
       });
-      r.setTimeout(req.timeoutMs, () => {
-        finish({ kind: "timeout" });
-        r.destroy();
+      sock.once("error", (e) => {
+        clearTimeout(timer);
+        resolve({ result: { kind: "refused", error: e.message } });
       });
-      r.on("error", (e) => finish({ kind: "refused", error: e.message }));
-      r.end(req.body || undefined);
     });
+  }
+
+  async probe(req: ProbeRequest): Promise<ProbeResult> {
+    const { result, socket } = await this.open(req);
+    if (req.type === "tcp" || !socket) {
+      socket?.destroy();
+      return result;
+    }
+    return exchangeOn(socket, req);
+  }
+
+  /** The probe's connection stays open for its request (one connection per probe, as ngx.socket.tcp makes). */
+  async connectProbe(req: ProbeRequest): Promise<{ result: ProbeResult; connection?: ProbeConnection }> {
+    const { result, socket } = await this.open(req);
+    if (!socket) return { result };
+    return { result, connection: { exchange: (r) => exchangeOn(socket, r), close: () => void socket.destroy() } };
   }
 
   forward(req: ForwardRequest): Promise<ForwardResponse> {

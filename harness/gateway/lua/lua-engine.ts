@@ -309,6 +309,7 @@ export class LuaEngine implements Engine {
     this.stopped = true;
     for (const s of this.slots) s.wake?.cancel();
     await Promise.all(this.slots.map((s) => s.worker.close()));
+    this.calls.close();
   }
 }
 

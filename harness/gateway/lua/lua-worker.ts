@@ -1,6 +1,5 @@
-import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { spawnOwned, type OwnedProcess } from "../../proc/index.ts";
+import { LuaMaster, type ForkedWorker } from "./lua-master.ts";
 
 /** The Lua side of the protocol lives here (main.lua and the shim modules). */
 export const RUNTIME_DIR = fileURLToPath(new URL("./runtime/", import.meta.url));
@@ -51,53 +50,65 @@ export class LuaWorkerError extends Error {}
 const TRACE = process.env.HARNESS_LUA_TRACE === "1";
 
 /**
- * One LuaJIT process. Commands go one at a time (the Lua side is single-threaded and blocks on
- * its calls into the harness); each reply says when the worker next needs the clock.
+ * One LuaJIT worker, forked by its master (lua-master.ts). Commands go one at a time (the Lua
+ * side is single-threaded and blocks on its calls into the harness); each reply says when the
+ * worker next needs the clock.
  */
 export class LuaWorker {
-  private readonly owned: OwnedProcess;
-  private readonly child: ChildProcess;
+  private forked: ForkedWorker | undefined;
   private buffer = "";
   private stderr = "";
   private seq = 0;
   private pending: { id: number; resolve: (r: CommandReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; cmd: string } | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private queue: Promise<unknown>;
   private exited = false;
   private exitReason = "";
+  private readonly gone: Promise<void>;
+  private markGone: () => void = () => undefined;
   private hooks: WorkerHooks | undefined;
 
-  constructor(private readonly spec: WorkerSpawn) {
-    const [cmd, ...args] = spec.argv;
-    // An owned process group: a Ctrl-C reaches the harness, which stops workers in its own
-    // order, and the reaper stops them if the harness dies (a worker also exits on stdin EOF).
-    this.owned = spawnOwned(cmd!, args, { env: spec.env, stdio: ["pipe", "pipe", "pipe"], keepAlive: false });
-    this.child = this.owned.child;
-    this.child.stdout!.setEncoding("utf8");
-    this.child.stdout!.on("data", (chunk: string) => this.onData(chunk));
-    this.child.stderr!.setEncoding("utf8");
-    this.child.stderr!.on("data", (chunk: string) => {
+  constructor(
+    private readonly master: LuaMaster,
+    private readonly spec: Pick<WorkerSpawn, "commandTimeoutMs">,
+  ) {
+    this.gone = new Promise<void>((r) => (this.markGone = r));
+    this.queue = master.fork().then(
+      (w) => this.connected(w),
+      (e: Error) => this.onExit(e.message.replace(/^LuaJIT /, "")),
+    );
+  }
+
+  private connected(w: ForkedWorker): void {
+    this.forked = w;
+    w.io.setEncoding("utf8");
+    w.io.on("data", (chunk: string) => this.onData(chunk));
+    w.io.on("error", () => undefined);
+    w.stderr.setEncoding("utf8");
+    w.stderr.on("data", (chunk: string) => {
       if (this.stderr.length < 64_000) this.stderr += chunk;
     });
-    this.child.stdin!.on("error", () => undefined);
-    this.child.on("error", (e) => this.onExit(`could not start ${cmd}: ${e.message}`));
-    this.child.on("exit", (code, signal) => this.onExit(`exited (${signal ?? `code ${code}`})`));
-    this.write(spec.init);
+    w.io.once("close", () => void this.ended(w));
+    w.io.resume();
+    w.stderr.resume();
+  }
+
+  /** Its connection closed: the worker ended (or closed it and is made to). Report how, with its stderr. */
+  private async ended(w: ForkedWorker): Promise<void> {
+    const reason = await this.master.ended(w.pid);
+    if (!w.stderr.closed) await new Promise<void>((r) => {
+      const t = setTimeout(r, 200);
+      w.stderr.once("close", () => (clearTimeout(t), r()));
+    });
+    this.onExit(reason);
   }
 
   get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  /** An idle worker must not keep the harness running (it exits when our end of its stdin closes). */
-  private setRef(ref: boolean): void {
-    const handles = [this.child, this.child.stdin, this.child.stdout, this.child.stderr] as unknown as { ref?: () => void; unref?: () => void }[];
-    for (const h of handles) (ref ? h?.ref : h?.unref)?.call(h);
+    return this.forked?.pid;
   }
 
   /** Give the worker to an engine: its calls and log lines go there from now on. */
   attach(hooks: WorkerHooks): void {
     this.hooks = hooks;
-    this.setRef(true);
   }
 
   /** Run a command after the ones before it. */
@@ -127,9 +138,9 @@ export class LuaWorker {
   }
 
   private write(msg: unknown): void {
-    if (this.exited) return;
+    if (this.exited || !this.forked) return;
     if (TRACE) process.stderr.write(`${performance.now().toFixed(2)} lua< ${JSON.stringify(msg).slice(0, 120)}\n`);
-    this.child.stdin!.write(JSON.stringify(msg) + "\n");
+    this.forked.io.write(JSON.stringify(msg) + "\n");
   }
 
   private onData(chunk: string): void {
@@ -182,12 +193,12 @@ export class LuaWorker {
     if (this.exited) return;
     this.exited = true;
     this.exitReason = reason;
+    this.markGone();
     const p = this.pending;
     if (p) {
       this.pending = undefined;
       clearTimeout(p.timer);
-      // Let stderr drain before reporting it.
-      setImmediate(() => p.reject(new LuaWorkerError(`LuaJIT worker ${reason} while running "${p.cmd}"${this.stderrTail()}`)));
+      p.reject(new LuaWorkerError(`LuaJIT worker ${reason} while running "${p.cmd}"${this.stderrTail()}`));
     }
   }
 
@@ -196,45 +207,58 @@ export class LuaWorker {
   }
 
   private kill(): void {
-    this.owned.signal("SIGKILL");
+    const pid = this.forked?.pid;
+    if (pid === undefined || this.exited) return;
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
   }
 
-  /** Close stdin (the worker exits on EOF); stop its group if it lingers. */
+  /** Close its stdin (the worker exits on EOF); kill it if it lingers. */
   async close(): Promise<void> {
-    if (!this.exited) {
-      this.child.stdin!.end();
-      // A referenced timer: an idle worker's child and pipes are unreferenced, so with an
-      // unreferenced timer nothing would keep the loop alive until the exit arrives.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.owned.exited, new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
-      clearTimeout(timer);
+    await this.queue;
+    if (this.exited) return;
+    this.forked?.io.end();
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([this.gone.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 2000)))]);
+    clearTimeout(timer);
+    if (late) {
+      this.kill();
+      await this.gone;
     }
-    await this.owned.stop(500);
   }
 }
 
 /**
- * Workers boot (start LuaJIT, load APISIX's modules) before a run needs them: taking one hands
- * out a booted worker of the same boot message and environment and boots its successor.
+ * Workers fork from a booted master of the same boot message and environment (one master per
+ * version, worker index and seed): a run pays neither LuaJIT's start nor module loading.
  */
-const idle = new Map<string, LuaWorker>();
+const masters = new Map<string, LuaMaster>();
+
+/** Masters kept booted; the least recently used one without live workers goes beyond this. */
+const MAX_MASTERS = 8;
 
 export function takeWorker(spec: WorkerSpawn): LuaWorker {
   const key = JSON.stringify([spec.argv, spec.env, spec.init]);
-  const ready = idle.get(key);
-  idle.delete(key);
-  const next = (): void => {
-    if (!idle.has(key) && idle.size < MAX_IDLE) idle.set(key, new LuaWorker(spec));
-  };
-  setImmediate(next);
-  return ready && !ready.isDead ? ready : new LuaWorker(spec);
+  let master = masters.get(key);
+  masters.delete(key);
+  if (!master || master.isDead) master = new LuaMaster(spec);
+  masters.set(key, master);
+  for (const [k, m] of masters) {
+    if (masters.size <= MAX_MASTERS) break;
+    if (m.live === 0 && m !== master) {
+      masters.delete(k);
+      void m.close();
+    }
+  }
+  return new LuaWorker(master, spec);
 }
 
-const MAX_IDLE = 8;
-
-/** Stop the booted workers nobody took (tests call this; a harness exit closes them anyway). */
+/** Stop the masters (tests call this; a harness exit stops them anyway). Their workers end with them. */
 export async function closeIdleWorkers(): Promise<void> {
-  const all = [...idle.values()];
-  idle.clear();
-  await Promise.all(all.map((w) => w.close()));
+  const all = [...masters.values()];
+  masters.clear();
+  await Promise.all(all.map((m) => m.close()));
 }

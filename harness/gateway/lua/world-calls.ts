@@ -1,7 +1,7 @@
 import { Ajv, type ValidateFunction } from "ajv";
 import { describeSchemaError } from "../admin/schema-errors.ts";
 import type { Clock } from "../clock/clock.ts";
-import type { ProbeRequest, Transport } from "../net/transport.ts";
+import type { ProbeConnection, ProbeRequest, Transport } from "../net/transport.ts";
 import { answerSharedDictCall, type SharedDict } from "../shared-dict.ts";
 import type { LuaCall } from "./lua-worker.ts";
 
@@ -49,13 +49,21 @@ function validatorFor(schemaText: string): ValidateFunction {
 export class WorldCalls {
   /** Schema texts by (worker, id): each worker numbers the tables it sends. */
   private readonly schemas = new Map<string, string>();
+  /**
+   * Probe connections between the Lua socket's connect and its request, by worker and address.
+   * The shim sends a socket's request right after its connect (no other coroutine runs between),
+   * so the next exchange of that worker to that address is this connection's; a connect that is
+   * not followed by one (a TCP check) is ended by the next connect there, or when the run ends.
+   * The Lua side sees nothing of this: its messages are as they were.
+   */
+  private readonly sockets = new Map<string, ProbeConnection>();
 
   constructor(private readonly env: WorldCallsEnv) {}
 
   async answer(worker: number, msg: LuaCall): Promise<Record<string, unknown>> {
     switch (msg.call) {
       case "tcp":
-        return msg.op === "connect" ? this.connect(msg) : this.exchange(msg);
+        return msg.op === "connect" ? this.connect(worker, msg) : this.exchange(worker, msg);
       case "schema":
         return this.schema(worker, msg);
       case "shm":
@@ -65,21 +73,36 @@ export class WorldCalls {
     }
   }
 
-  private async connect(msg: LuaCall): Promise<Record<string, unknown>> {
-    const r = await this.env.transport.probe({ ip: String(msg.ip), port: Number(msg.port), type: "tcp", path: "/", headers: [], timeoutMs: Number(msg.timeout ?? 60000), ...sentAt(msg) });
+  private async connect(worker: number, msg: LuaCall): Promise<Record<string, unknown>> {
+    const key = socketKey(worker, msg);
+    this.sockets.get(key)?.close();
+    this.sockets.delete(key);
+    const { result: r, connection } = await this.env.transport.connectProbe({ ip: String(msg.ip), port: Number(msg.port), type: "tcp", path: "/", headers: [], timeoutMs: Number(msg.timeout ?? 60000), ...sentAt(msg) });
+    if (connection) this.sockets.set(key, connection);
     if (r.kind === "status") return { ok: true };
     if (r.kind === "timeout") return { err: "timeout" };
     return { err: "connection refused" };
   }
 
-  private async exchange(msg: LuaCall): Promise<Record<string, unknown>> {
+  /** End every connection still held (the run is over). */
+  close(): void {
+    for (const c of this.sockets.values()) c.close();
+    this.sockets.clear();
+  }
+
+  private async exchange(worker: number, msg: LuaCall): Promise<Record<string, unknown>> {
     const req = parseRawRequest(String(msg.data ?? ""));
     const host = req.headers.find(([k]) => k.toLowerCase() === "host")?.[1];
     const headers = req.headers.filter(([k]) => !["host", "connection"].includes(k.toLowerCase())).map(([k, v]) => `${k}: ${v}`);
     // The method and body as the library wrote them (v3.2.2 always GETs; a later one may POST).
     const probe: ProbeRequest = { ip: String(msg.ip), port: Number(msg.port), type: "http", path: req.path, headers, timeoutMs: Number(msg.timeout ?? 60000), method: req.method, ...sentAt(msg) };
     if (req.body !== "") probe.body = req.body;
-    const r = await this.env.transport.probe(host !== undefined ? { ...probe, hostHeader: host } : probe);
+    const full = host !== undefined ? { ...probe, hostHeader: host } : probe;
+    // On the connection its connect opened, else (none held) a connection of its own.
+    const key = socketKey(worker, msg);
+    const held = this.sockets.get(key);
+    this.sockets.delete(key);
+    const r = held ? await held.exchange(full) : await this.env.transport.probe(full);
     if (r.kind === "timeout") return { err: "timeout" };
     if (r.kind === "refused") return { err: "connection reset by peer" };
     return { data: `HTTP/1.1 ${r.status} ${REASONS[r.status] ?? "Unknown"}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n` };
@@ -100,6 +123,10 @@ export class WorldCalls {
     if (!validate(value)) return { ok: false, err: describeSchemaError(validate.errors) };
     return { ok: true, filled: JSON.stringify(value) };
   }
+}
+
+function socketKey(worker: number, msg: LuaCall): string {
+  return `${worker} ${String(msg.ip)}:${String(msg.port)}`;
 }
 
 /** The worker's clock when it probed: it runs ahead of the harness's clock between wake-ups. */

@@ -43,8 +43,21 @@ export interface ForwardResponse {
   body: string;
 }
 
+/** A probe's own TCP connection (ngx.socket.tcp after connect): at most one request goes on it. */
+export interface ProbeConnection {
+  /** Send the probe's HTTP request on this connection and read the answer's status; the connection ends. */
+  exchange(req: ProbeRequest): Promise<ProbeResult>;
+  /** End it unused (a TCP check connects only). */
+  close(): void;
+}
+
 export interface Transport {
   probe(req: ProbeRequest): Promise<ProbeResult>;
+  /**
+   * Connect as a probe does (`type: "tcp"`), keeping the connection for its request: what
+   * `probe` answers for a TCP probe, plus the connection when it succeeded.
+   */
+  connectProbe(req: ProbeRequest): Promise<{ result: ProbeResult; connection?: ProbeConnection }>;
   forward(req: ForwardRequest): Promise<ForwardResponse>;
   close(): Promise<void>;
 }

@@ -3,8 +3,10 @@
 -- then serves commands from the harness until its stdin closes.
 --
 -- usage: luajit main.lua   (the first stdin line is the boot message: sources, worker id, log
--- level). The modules load at boot, as in nginx's master before the workers fork; the `start`
--- command then gives the run's own settings and runs init_worker.
+-- level). The modules load at boot, as in nginx's master before the workers fork; with
+-- `fork_server` in the boot message this process is that master (master.lua) and each worker
+-- it forks serves the commands. The `start` command then gives the run's own settings and runs
+-- init_worker.
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 package.path = here .. "/?.lua;" .. package.path
 
@@ -252,6 +254,9 @@ function handlers.health(msg)
     if failure then error(failure, 0) end
     return { forced = present }
 end
+
+-- Forked from the master (the harness's usual way): the boot above is done once per master.
+if init.fork_server then require("master").serve(init.fork_server) end
 
 while true do
     local msg = ipc.read()
