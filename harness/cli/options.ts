@@ -3,14 +3,17 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import type { GatewayVersion, TableOrder } from "../gateway/engine.ts";
-import { parseVersionList, PROFILES, RELEASES, UnknownVersionError } from "../gateway/versions/index.ts";
 import type { VersionProfile } from "../gateway/versions/profile.ts";
 import type { Scenario } from "../runner/scenario.ts";
 import { makeDirs } from "./output.ts";
 import { UsageError } from "./usage.ts";
 
-/** Parse a version list option into profiles; `allMeansEverything` for commands where candidates belong in "all". */
-export function profilesOption(option: string, spec: string, allMeansEverything = false): VersionProfile[] {
+/**
+ * Parse a version list option into profiles; `allMeansEverything` for commands where candidates
+ * belong in "all". The profiles are imported here, not at the top: --help and bad usage do not need them.
+ */
+export async function profilesOption(option: string, spec: string, allMeansEverything = false): Promise<VersionProfile[]> {
+  const { parseVersionList, PROFILES, UnknownVersionError } = await import("../gateway/versions/index.ts");
   if (allMeansEverything && spec === "all") return [...PROFILES];
   try {
     return parseVersionList(spec);
@@ -92,26 +95,39 @@ export function workersOption(o: EngineCliOptions): number {
  * `+patch.diff`s; `all` = the four releases.
  */
 export async function versionsOption(option: string, spec: string, o: EngineCliOptions, allMeansEverything = false): Promise<GatewayVersion[]> {
+  return (await checkVersionsOption(option, spec, o, allMeansEverything))();
+}
+
+/**
+ * versionsOption in two steps: what the user gave is checked now (bad input throws), the
+ * engine's code loads when the returned function is called. A command can start etcd in between,
+ * so that it boots while the model engine loads.
+ */
+export async function checkVersionsOption(option: string, spec: string, o: EngineCliOptions, allMeansEverything = false): Promise<() => Promise<GatewayVersion[]>> {
   const entries = spec.split(",").map((s) => s.trim());
   if (entries.some((e) => e === "")) throw new UsageError(`${option}: empty entry in "${spec}"`);
   const order = orderOption(o.order);
-  // Imported here, not at the top: every command's definition imports this file, --help too.
-  const { inOrder } = await import("../gateway/engine.ts");
   if (engineKind(o) === "model") {
-    const profiles = profilesOption(option, spec, allMeansEverything);
-    const { modelVersion } = await import("../gateway/model-engine.ts");
-    return profiles.map((p) => inOrder(modelVersion(p), order));
+    const profiles = await profilesOption(option, spec, allMeansEverything);
+    return async () => {
+      // Imported here, not at the top: every command's definition imports this file, --help too.
+      const [{ inOrder }, { modelVersion }] = await Promise.all([import("../gateway/engine.ts"), import("../gateway/model-engine.ts")]);
+      return profiles.map((p) => inOrder(modelVersion(p), order));
+    };
   }
   if (entries.some((e) => e === "candidates" || e === "everything")) {
     throw new UsageError(`${option}: fix candidates are model profiles; on the lua engine give a fix as a patch, e.g. 3.16.0+fix.diff`);
   }
+  const { RELEASES } = await import("../gateway/versions/index.ts");
   const names = [...new Set(entries.flatMap((e) => (e === "all" || e === "releases" ? RELEASES.map((r) => r.name) : [e])))];
   const apisix = o.apisix ?? sharedDefault("apisix-src");
   const luaDeps = o.luaDeps ?? sharedDefault("lua-deps");
   if (!apisix) throw new UsageError("--engine lua needs --apisix DIR: a git checkout of apache/apisix, or a folder of <version>/apisix trees");
   if (!luaDeps) throw new UsageError("--engine lua needs --lua-deps DIR: lua-resty-healthcheck, lua-resty-timer and lua-resty-balancer at their tags");
-  const { luaVersions } = await import("../gateway/lua/lua-engine.ts");
-  return luaVersions(names, { apisix, luaDeps }).map((v) => inOrder(v, order));
+  // The sources are checked as they are found (a ref or patch that is not there is bad input).
+  const [{ inOrder }, { luaVersions }] = await Promise.all([import("../gateway/engine.ts"), import("../gateway/lua/lua-engine.ts")]);
+  const versions = luaVersions(names, { apisix, luaDeps }).map((v) => inOrder(v, order));
+  return async () => versions;
 }
 
 /** The scenario files under paths, loaded and checked; a mistake in one is bad input (one line). */

@@ -1,9 +1,10 @@
 import { join } from "node:path";
 import type { Command } from "commander";
+import type { GatewayVersion } from "../gateway/engine.ts";
 import type { RunResult, RunTimeline, StepRecord, SuiteResult } from "../runner/result.ts";
-import { knownBehaviour, type ReproObservation } from "../repro/repro-13101.ts";
+import type { knownBehaviour, ReproObservation } from "../repro/repro-13101.ts";
 import { throwIfInterrupted } from "./interrupt.ts";
-import { addEngineOptions, engineKind, intOption, storeOption, versionsOption, workersOption, writableDirOption, type EngineCliOptions } from "./options.ts";
+import { addEngineOptions, checkVersionsOption, engineKind, intOption, storeOption, workersOption, writableDirOption, type EngineCliOptions } from "./options.ts";
 import { writeRecord } from "./output.ts";
 import { EXIT, UsageError, type CommandContext } from "./usage.ts";
 
@@ -42,20 +43,28 @@ export async function runRepro(opts: { versions: string; store: "etcd" | "memory
   const engine = opts.engine ?? MODEL;
   const seed = opts.seed ?? 1;
   const signal = opts.signal ?? new AbortController().signal;
-  const versions = await versionsOption("--versions", opts.versions, engine);
+  const loadVersions = await checkVersionsOption("--versions", opts.versions, engine);
   const workers = workersOption(engine);
-  // The store first (a local etcd spawned), then the gateway's code loads while etcd boots.
+  // The input checked, the store next (a local etcd spawned), then the engine's and the
+  // gateway's code load while etcd boots.
   const { startStore } = await import("../etcd/provision.ts");
   const store = startStore({ prefer: opts.store, log: opts.log, signal });
   await store.started;
   const loaded = Promise.all([import("../repro/repro-13101.ts"), import("../targets/inproc.ts")]);
+  let versions: GatewayVersion[];
+  try {
+    versions = await loadVersions();
+  } catch (e) {
+    await store.ready.then((p) => p.release(), () => undefined);
+    throw e;
+  }
   const provisioned = await store.ready.catch((e: unknown) => {
     throwIfInterrupted(signal);
     throw e;
   });
   let results: ReproRow[];
   try {
-    const [{ compareWithKnown, REPRO_BACKENDS, reproduce13101 }, { InprocTarget }] = await loaded;
+    const [{ compareWithKnown, knownBehaviour, REPRO_BACKENDS, reproduce13101 }, { InprocTarget }] = await loaded;
     const one = async (version: (typeof versions)[number]): Promise<ReproRow> => {
       throwIfInterrupted(signal);
       const prefix = `/apisix-repro-${process.pid}-${started}-${version.name.replace(/[^\w.-]/g, "_")}`;
@@ -132,8 +141,8 @@ function stepKind(step: string): string {
   return "request";
 }
 
-/** The repro as a suite of runs (one per version), so the HTML report can draw it. */
-export function reproSuite(record: ReproRecord): SuiteResult {
+/** The repro as a suite of runs (one per version), so the HTML report can draw it. `known`: repro-13101.ts's knownBehaviour. */
+export function reproSuite(record: ReproRecord, known: typeof knownBehaviour): SuiteResult {
   const store = `${record.store.kind} (${record.store.source})`;
   const runs = record.results.map((r): RunResult => {
     const steps: StepRecord[] = r.steps.map((s, index) => ({ index, kind: stepKind(s.step), summary: s.status === undefined ? s.step : `${s.step} -> ${s.status}`, atMs: s.atMs, wallMs: 0, ok: true }));
@@ -141,7 +150,7 @@ export function reproSuite(record: ReproRecord): SuiteResult {
     const held = r.verdict === "REPRODUCED";
     steps.push({ index: steps.length, kind: "assert", summary: `timer crash on a nil upstream -> ${held ? "holds" : "does not hold"} (${r.failures} failures in 3 s after the PATCH)`, atMs: end, wallMs: 0, ok: true, bug: true, held, ...(r.firstErrorLine ? { observed: { first: r.firstErrorLine } } : {}) });
     // A version with no known behaviour is expected to show what it showed (nothing to judge).
-    const known = knownBehaviour(r.version)?.verdict ?? r.verdict;
+    const expected = known(r.version)?.verdict ?? r.verdict;
     const run: RunResult = {
       scenario: { name: "the bug report's steps: PUT, request, wait 2 s, PATCH, wait 3 s", file: "harness repro", issue: record.issue, tags: [] },
       version: r.version,
@@ -149,7 +158,7 @@ export function reproSuite(record: ReproRecord): SuiteResult {
       target: "inproc",
       store,
       seed: record.seed,
-      expected: known === "REPRODUCED" ? "reproduces" : "passes",
+      expected: expected === "REPRODUCED" ? "reproduces" : "passes",
       outcome: held ? "reproduces" : "passes",
       met: r.asKnown !== false,
       bugAssertions: { held: held ? 1 : 0, total: 1 },
@@ -192,8 +201,8 @@ export function registerRepro(program: Command, ctx: CommandContext): void {
     process.stderr.write(`record: ${file}\n`);
     if (html) {
       const page = join(o.out, "repro-13101.html");
-      const { writeHtml } = await import("../report/html/index.ts");
-      writeHtml(reproSuite(record), page, { title: "apache/apisix#13101: the bug report's steps on each version" });
+      const [{ writeHtml }, { knownBehaviour }] = await Promise.all([import("../report/html/index.ts"), import("../repro/repro-13101.ts")]);
+      writeHtml(reproSuite(record, knownBehaviour), page, { title: "apache/apisix#13101: the bug report's steps on each version" });
       process.stderr.write(`report: ${page}\n`);
     }
   });

@@ -1,8 +1,9 @@
 import type { Command } from "commander";
+import type { GatewayVersion } from "../gateway/engine.ts";
 import type { runSuite, TargetFactory } from "../runner/suite.ts";
 import { parseDuration } from "../runner/duration.ts";
 import { throwIfInterrupted } from "./interrupt.ts";
-import { addEngineOptions, engineKind, intOption, scenariosOption, storeOption, versionsOption, workersOption, writableDirOption, type EngineCliOptions } from "./options.ts";
+import { addEngineOptions, checkVersionsOption, engineKind, intOption, scenariosOption, storeOption, workersOption, writableDirOption, type EngineCliOptions } from "./options.ts";
 import { EXIT, UsageError, type CommandContext } from "./usage.ts";
 
 interface RunOptions extends EngineCliOptions {
@@ -66,7 +67,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
     .option("--error-log <file>", "external: path of the gateway's error log file");
   addEngineOptions(cmd).action(async (paths: string[], o: RunOptions) => {
       // What the user gave is checked before anything starts.
-      const versions = await versionsOption("--versions", o.versions, o);
+      const loadVersions = await checkVersionsOption("--versions", o.versions, o);
       const workers = workersOption(o);
       if (!["inproc", "serve", "external"].includes(o.target)) throw new UsageError(`--target: expected inproc, serve or external, got "${o.target}"`);
       const store = storeOption(o.store);
@@ -84,8 +85,9 @@ export function registerRun(program: Command, ctx: CommandContext): void {
         await starting.started;
       }
       let loaded;
+      let versions: GatewayVersion[];
       try {
-        loaded = await loadRunInput(paths, o);
+        [loaded, versions] = await Promise.all([loadRunInput(paths, o), loadVersions()]);
         if (o.target === "external" && versions.length !== 1) throw new UsageError("--target external: name the one version the external gateway runs (--versions 3.16.0), its expectations are used");
       } catch (e) {
         await starting?.ready.then((p) => p.release(), () => undefined);
