@@ -23,7 +23,8 @@ import type { DnsNode, Instance } from "../plugins/ai-proxy-multi/types.ts";
 import type { CheckerAction, PoolsSnapshot, TimerName, TraceEvent } from "../trace.ts";
 import { SharedDict } from "../shared-dict.ts";
 import { PROFILES, RELEASES } from "../versions/index.ts";
-import { RUNTIME_DIR, takeWorker, type LuaLogEvent, type LuaWorker } from "./lua-worker.ts";
+import { takeWorker, type LuaLogEvent, type LuaWorker } from "./lua-worker.ts";
+import { luaStage, type LuaStage } from "./stage.ts";
 import { luaRuntime, type LuaRuntime } from "./runtime.ts";
 import { resolveLuaTree, type LuaSources, type LuaTree } from "./sources.ts";
 import { WorldCalls } from "./world-calls.ts";
@@ -89,8 +90,8 @@ export class LuaEngine implements Engine {
     return `lua ${this.tree.name} (${this.tree.origin}; ${hc}; ${this.env.workers} worker(s); ${order})`;
   }
 
-  private argv(): string[] {
-    return [...(this.runtime.setarch ?? []), this.runtime.luajit, `${RUNTIME_DIR}main.lua`];
+  private argv(stage: LuaStage): string[] {
+    return [...(this.runtime.setarch ?? []), this.runtime.luajit, stage.main];
   }
 
   private spawnEnv(): NodeJS.ProcessEnv {
@@ -105,19 +106,20 @@ export class LuaEngine implements Engine {
   }
 
   async start(): Promise<void> {
+    const stage = luaStage(this.tree);
     for (let i = 0; i < this.env.workers; i++) {
       const pid = BASE_PID + i;
       const index = i;
       const boot = {
-        apisix_root: this.tree.apisixRoot,
+        apisix_root: stage.apisixRoot,
         apisix_version: this.tree.name,
-        dep_dirs: this.tree.depDirs,
+        dep_dirs: stage.depDirs,
         worker_id: i,
         worker_count: this.env.workers,
         pid,
         log_level: this.env.logLevel,
       };
-      const worker = takeWorker({ argv: this.argv(), env: this.spawnEnv(), commandTimeoutMs: COMMAND_TIMEOUT_MS, init: boot });
+      const worker = takeWorker({ argv: this.argv(stage), env: this.spawnEnv(), cwd: stage.cwd, commandTimeoutMs: COMMAND_TIMEOUT_MS, init: boot });
       worker.attach({
         call: (msg) => this.calls.answer(index, msg),
         log: (ev) => this.log(pid, ev),

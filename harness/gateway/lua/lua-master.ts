@@ -19,6 +19,8 @@ export interface MasterSpawn {
   env: NodeJS.ProcessEnv;
   /** The boot message: what the master loads, which worker its forks are. */
   init: Record<string, unknown>;
+  /** The working directory (the stage: stage.ts). */
+  cwd?: string;
 }
 
 /** A forked worker's two connections. */
@@ -37,7 +39,8 @@ const STILL_RUNNING = -2;
 
 /** The socket the forked workers connect to, one per harness process. */
 class WorkerSockets {
-  readonly name = `harness-lua-${process.pid}-${randomBytes(6).toString("hex")}`;
+  // Of one length whatever the pid (the boot message carries it into the Lua heap: stage.ts).
+  readonly name = `harness-lua-${String(process.pid).padStart(7, "0")}-${randomBytes(6).toString("hex")}`;
   private readonly server: Server;
   readonly listening: Promise<void>;
   private readonly arrived = new Map<number, Partial<Omit<ForkedWorker, "pid">>>();
@@ -134,7 +137,7 @@ export class LuaMaster {
     const [cmd, ...args] = spec.argv;
     // An owned process group: its workers are in it too, so the reaper stops them all if the
     // harness dies; an idle master does not keep the harness running.
-    this.owned = spawnOwned(cmd!, args, { env: spec.env, stdio: ["pipe", "pipe", "pipe"], keepAlive: false });
+    this.owned = spawnOwned(cmd!, args, { env: spec.env, cwd: spec.cwd, stdio: ["pipe", "pipe", "pipe"], keepAlive: false });
     const child = this.owned.child;
     let onReady: () => void = () => undefined;
     this.ready = new Promise<void>((resolve) => (onReady = resolve));

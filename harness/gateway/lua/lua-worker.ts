@@ -34,6 +34,8 @@ export interface WorkerSpawn {
   env: NodeJS.ProcessEnv;
   /** The boot message (first line): what the worker loads, which worker it is. */
   init: Record<string, unknown>;
+  /** The working directory (the stage: stage.ts). */
+  cwd?: string;
   /** Longest real time one command may take before the worker is declared hung. */
   commandTimeoutMs: number;
 }
@@ -241,7 +243,7 @@ const masters = new Map<string, LuaMaster>();
 const MAX_MASTERS = 8;
 
 export function takeWorker(spec: WorkerSpawn): LuaWorker {
-  const key = JSON.stringify([spec.argv, spec.env, spec.init]);
+  const key = JSON.stringify([spec.argv, spec.env, spec.init, spec.cwd]);
   let master = masters.get(key);
   masters.delete(key);
   if (!master || master.isDead) master = new LuaMaster(spec);
