@@ -31,8 +31,8 @@ export function luaUnavailable(): string | undefined {
 }
 
 /** An in-process gateway running APISIX's own Lua at a version, on a fresh in-memory store. */
-export async function luaTarget(version: string, opts: { backends?: BackendSpec[]; seed?: number; workers?: number; logLevel?: LogLevel; hosts?: Record<string, string | string[]> } = {}): Promise<InprocTarget> {
-  const [v] = luaVersions([version], SOURCES);
+export async function luaTarget(version: string, opts: { backends?: BackendSpec[]; seed?: number; workers?: number; logLevel?: LogLevel; hosts?: Record<string, string | string[]>; sources?: LuaSources } = {}): Promise<InprocTarget> {
+  const [v] = luaVersions([version], opts.sources ?? SOURCES);
   const create: Parameters<typeof InprocTarget.create>[0] = {
     version: v!,
     store: new MemoryStore(),

@@ -1,10 +1,18 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { closeIdleWorkers } from "../../harness/gateway/lua/lua-worker.ts";
+import type { LuaSources } from "../../harness/gateway/lua/sources.ts";
 import type { InprocTarget } from "../../harness/targets/inproc.ts";
-import { logTexts, luaTarget, luaUnavailable } from "../helpers/lua.ts";
+import { logTexts, luaTarget, luaUnavailable, SOURCES } from "../helpers/lua.ts";
 
 const skip = luaUnavailable();
-afterAll(closeIdleWorkers);
+const links = mkdtempSync(join(tmpdir(), "harness-determinism-"));
+afterAll(async () => {
+  await closeIdleWorkers();
+  rmSync(links, { recursive: true, force: true });
+});
 
 /** Eight instances with checks on one route: the creation timer walks them in pairs() order. */
 const INSTANCES = Array.from({ length: 8 }, (_, i) => ({
@@ -16,8 +24,8 @@ const INSTANCES = Array.from({ length: 8 }, (_, i) => ({
 }));
 
 /** The order in which the checkers of the eight instances first logged, under one seed. */
-async function creationOrder(seed: number): Promise<{ order: string; log: string[] }> {
-  const t: InprocTarget = await luaTarget("3.18.0", { seed });
+async function creationOrder(seed: number, sources: LuaSources = SOURCES): Promise<{ order: string; log: string[] }> {
+  const t: InprocTarget = await luaTarget("3.18.0", { seed, sources });
   try {
     await t.admin("PUT", "/apisix/admin/routes/1", JSON.stringify({ uri: "/ai/*", plugins: { "ai-proxy-multi": { instances: INSTANCES } } }));
     await t.request("POST", "/ai/chat/completions", { "content-type": "application/json" }, '{"messages":[{"role":"user","content":"hi"}]}');
@@ -40,5 +48,19 @@ describe.skipIf(skip)(`the run's seed decides pairs() order${skip ? ` (skipped: 
     const orders = new Set<string>();
     for (const seed of [1, 2, 3, 4, 5, 6]) orders.add((await creationOrder(seed)).order);
     expect(orders.size).toBeGreaterThan(1);
+  });
+
+  it("a seed replays the same run whatever the sources' path (another checkout, another machine)", async () => {
+    // The same trees reached through a much longer path, as from another checkout.
+    const deep = join(links, "a-checkout-in-a-folder-with-a-rather-long-name", "shared");
+    mkdirSync(deep, { recursive: true });
+    symlinkSync(resolve(SOURCES.apisix), join(deep, "apisix-src"));
+    symlinkSync(resolve(SOURCES.luaDeps), join(deep, "lua-deps"));
+    const elsewhere: LuaSources = { apisix: join(deep, "apisix-src"), luaDeps: join(deep, "lua-deps") };
+    for (const seed of [1, 2, 3, 4]) {
+      const here = await creationOrder(seed);
+      const there = await creationOrder(seed, elsewhere);
+      expect(there.log, `seed ${seed}`).toEqual(here.log);
+    }
   });
 });
