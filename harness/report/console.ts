@@ -1,7 +1,7 @@
 /**
  * Plain-text progress and summary lines for the terminal and CI logs.
  */
-import type { RunFailure, RunResult, SuiteResult } from "../runner/result.ts";
+import { runCount, type RunFailure, type RunResult, type SuiteResult } from "../runner/result.ts";
 
 /** Log lines must stay single lines, so multi-line messages are folded. */
 export function oneLine(text: string): string {
@@ -23,7 +23,7 @@ export function failureSuffix(failure: RunFailure | undefined): string {
 const VERDICT_WIDTH = "reproduces (expected reproduces)".length;
 
 function verdict(run: RunResult): string {
-  return `${run.outcome} (expected ${run.expected})`;
+  return run.outcome === "skipped" ? "skipped" : `${run.outcome} (expected ${run.expected})`;
 }
 
 function scenarioLabel(run: RunResult): string {
@@ -36,33 +36,38 @@ function scenarioLabel(run: RunResult): string {
  */
 export function progressLine(run: RunResult, index: number, total: number): string {
   const width = String(total).length;
-  const status = run.met ? "ok" : "FAIL";
-  const tail = run.met ? "" : failureSuffix(run.failure);
+  const count = runCount(run);
+  const status = count === "passed" ? "ok" : count === "skipped" ? "skip" : "FAIL";
+  const tail = count === "passed" ? "" : count === "skipped" ? ` — ${run.skipped}` : failureSuffix(run.failure);
   return (
     `[${String(index).padStart(width)}/${total}] ${status.padEnd(4)}  ${run.version.padEnd(6)}  ` +
     `${verdict(run).padEnd(VERDICT_WIDTH)}  ${scenarioLabel(run)}  (${Math.round(run.wallMs)} ms)${tail}`
   );
 }
 
-/** Runs that met their expectation count as passed, all others (errors included) as failed. */
-export function countRuns(suite: SuiteResult): { passed: number; failed: number } {
-  const passed = suite.runs.filter((r) => r.met).length;
-  return { passed, failed: suite.runs.length - passed };
+/** Runs that met their expectation count as passed, skipped ones as skipped, all others (errors included) as failed. */
+export function countRuns(suite: SuiteResult): { passed: number; failed: number; skipped: number } {
+  const counts = { passed: 0, failed: 0, skipped: 0 };
+  for (const r of suite.runs) counts[runCount(r)] += 1;
+  return counts;
 }
 
 /**
  * The closing block. The line `N passed, M failed` stands alone because CI greps for it.
  */
 export function summaryText(suite: SuiteResult): string {
-  const { passed, failed } = countRuns(suite);
+  const { passed, failed, skipped } = countRuns(suite);
   const scenarios = new Set(suite.runs.map((r) => r.scenario.file)).size;
   const lines = [
     `${suite.runs.length} runs of ${scenarios} scenarios on ${suite.versions.length} versions ` +
       `(target ${suite.target}, store ${suite.store}, seed ${suite.seed}) in ${(suite.wallMs / 1000).toFixed(1)} s`,
-    `${passed} passed, ${failed} failed`,
+    `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`,
   ];
-  for (const run of suite.runs.filter((r) => !r.met)) {
+  for (const run of suite.runs.filter((r) => runCount(r) === "failed")) {
     lines.push(`  FAIL ${run.version}  ${scenarioLabel(run)} (${run.scenario.file}): ${verdict(run)}${failureSuffix(run.failure)}`);
+  }
+  for (const run of suite.runs.filter((r) => runCount(r) === "skipped")) {
+    lines.push(`  SKIP ${run.version}  ${scenarioLabel(run)} (${run.scenario.file}): ${run.skipped}`);
   }
   return lines.join("\n");
 }

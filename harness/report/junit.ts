@@ -91,7 +91,10 @@ export function junitXml(suite: SuiteResult): string {
         .property("target", run.target)
         .property("store", run.store)
         .property("seed", String(run.seed));
-      if (!run.met) {
+      if (run.outcome === "skipped") {
+        // The builder's <skipped/> carries no message: the reason goes in a property and the output.
+        tc.skipped().property("skipped", run.skipped ?? "").standardOutput(cdataSafe(`skipped: ${run.skipped ?? ""}`));
+      } else if (!run.met) {
         tc.failure(`expected ${run.expected}, observed ${run.outcome}${failureSuffix(run.failure)}`);
         tc.stacktrace(cdataSafe(failureText(run)));
       }

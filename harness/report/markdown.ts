@@ -3,7 +3,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import type { RunResult, SuiteResult } from "../runner/result.ts";
+import { runCount, type RunResult, type SuiteResult } from "../runner/result.ts";
 import { countRuns, failureSuffix, oneLine } from "./console.ts";
 
 /** A `|` would split the table cell, a line break would end the row. */
@@ -16,6 +16,7 @@ function cell(runs: RunResult[] | undefined): string {
   return runs
     .map((r) => {
       if (r.met) return `✅ ${r.outcome}`;
+      if (r.outcome === "skipped") return "⏭️ skipped";
       return `${r.outcome === "error" ? "⚠️" : "❌"} ${r.outcome} (expected ${r.expected})`;
     })
     // Several runs of one scenario on one version should not happen, but none is dropped if they do.
@@ -42,11 +43,11 @@ export function markdownMatrix(suite: SuiteResult): string {
     else row.set(r.version, [r]);
   }
 
-  const { passed, failed } = countRuns(suite);
+  const { passed, failed, skipped } = countRuns(suite);
   const lines = [
     "## APISIX health-check scenarios",
     "",
-    `**${passed} passed, ${failed} failed** · ${suite.runs.length} runs · ${rows.size} scenarios on ${versions.length} versions · ` +
+    `**${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}** · ${suite.runs.length} runs · ${rows.size} scenarios on ${versions.length} versions · ` +
       `target \`${suite.target}\` · store \`${suite.store}\` · seed ${suite.seed} · ${(suite.wallMs / 1000).toFixed(1)} s`,
     "",
     `| Scenario | ${versions.map(cellText).join(" | ")} |`,
@@ -57,12 +58,17 @@ export function markdownMatrix(suite: SuiteResult): string {
     lines.push(`| ${cellText(scenarioLabel(first))} | ${versions.map((v) => cell(row.get(v))).join(" | ")} |`);
   }
 
-  const failing = suite.runs.filter((r) => !r.met);
+  const failing = suite.runs.filter((r) => runCount(r) === "failed");
   if (failing.length > 0) {
     lines.push("", "### Failures", "");
     for (const r of failing) {
       lines.push(`- **${r.scenario.name}** on ${r.version} (\`${r.scenario.file}\`): ${r.outcome}, expected ${r.expected}${failureSuffix(r.failure)}`);
     }
+  }
+  const skippedRuns = suite.runs.filter((r) => runCount(r) === "skipped");
+  if (skippedRuns.length > 0) {
+    lines.push("", "### Skipped", "");
+    for (const r of skippedRuns) lines.push(`- **${r.scenario.name}** on ${r.version} (\`${r.scenario.file}\`): ${cellText(r.skipped ?? "")}`);
   }
   return lines.join("\n") + "\n";
 }

@@ -5,8 +5,11 @@ import type { TraceEvent } from "../gateway/trace.ts";
 
 /** What a version is expected to show for a scenario, and what it showed. */
 export type Expectation = "reproduces" | "passes";
-/** `error`: a step or a plain check failed, so the run says nothing about the bug. */
-export type Outcome = Expectation | "error";
+/**
+ * `error`: a step or a plain check failed, so the run says nothing about the bug. `skipped`: the
+ * target cannot run the scenario at all (RunResult.skipped says why); it neither meets nor fails.
+ */
+export type Outcome = Expectation | "error" | "skipped";
 
 export interface StepRecord {
   /** 0-based position in the scenario's steps. */
@@ -57,8 +60,10 @@ export interface RunResult {
   seed: number;
   expected: Expectation;
   outcome: Outcome;
-  /** outcome === expected */
+  /** outcome === expected (false for a skipped run, which counts as neither passed nor failed) */
   met: boolean;
+  /** Why the target could not run the scenario (outcome skipped). */
+  skipped?: string;
   bugAssertions: { held: number; total: number };
   failure?: RunFailure;
   steps: StepRecord[];
@@ -81,4 +86,9 @@ export interface SuiteResult {
   ok: boolean;
   /** Set when the command was interrupted before every run ended. */
   interrupted?: { planned: number };
+}
+
+/** How a run counts in a summary. */
+export function runCount(run: Pick<RunResult, "met" | "outcome">): "passed" | "failed" | "skipped" {
+  return run.outcome === "skipped" ? "skipped" : run.met ? "passed" : "failed";
 }

@@ -4,7 +4,7 @@ import type { GatewayVersion } from "../gateway/engine.ts";
 import type { Target, TargetFactory } from "../targets/target.ts";
 import { interrupted, RunTimeout } from "./abort.ts";
 import { ScenarioExecution } from "./execute.ts";
-import type { RunResult, SuiteResult } from "./result.ts";
+import { runCount, type RunResult, type SuiteResult } from "./result.ts";
 import { expectationFor, type Scenario } from "./scenario.ts";
 
 export type { TargetFactory } from "../targets/target.ts";
@@ -96,7 +96,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
     versions: opts.versions.map((v) => v.name),
     engines: [...new Set(opts.versions.map((v) => v.engine))],
     runs,
-    ok: runs.length === jobs.length && runs.every((r) => r.met),
+    ok: runs.length === jobs.length && runs.every((r) => runCount(r) !== "failed"),
   };
   if (opts.signal?.aborted) {
     suite.interrupted = { planned: jobs.length };
@@ -105,9 +105,21 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteResult> {
   return suite;
 }
 
+/**
+ * Why a target made by `factory` cannot run the scenario at all, or undefined. Tick steps stop
+ * just before or after a manager tick: only the in-process target's virtual clock can.
+ */
+export function cannotRun(scenario: Scenario, factory: Pick<TargetFactory, "name" | "realTime">): string | undefined {
+  const tick = scenario.steps.find((s) => s.kind === "tick");
+  if (factory.realTime && tick) return `tick steps (line ${tick.line}) need the in-process target's virtual clock; the ${factory.name} target runs on real time`;
+  return undefined;
+}
+
 /** One run under its watchdog; undefined when the command was interrupted before it ended. */
 async function runOne(scenario: Scenario, version: GatewayVersion, factory: TargetFactory, opts: SuiteOptions, runId: number): Promise<RunResult | undefined> {
   const wallStart = Date.now();
+  const skipped = cannotRun(scenario, factory);
+  if (skipped) return { ...runHead(scenario, version, factory, opts), outcome: "skipped", met: false, skipped, bugAssertions: { held: 0, total: 0 }, steps: [], wallMs: 0 };
   let created: { target: Target; prefix: string } | undefined;
   const timeoutMs = opts.runTimeoutMs ?? defaultRunTimeout(scenario, factory.realTime ?? false);
   const watchdog = new AbortController();
@@ -122,15 +134,8 @@ async function runOne(scenario: Scenario, version: GatewayVersion, factory: Targ
     return await new ScenarioExecution(scenario, { version: version.name, engine: version.engine, target: created.target, targetName: factory.name, store: factory.store, seed: opts.seed, prefix: created.prefix, signal }).run();
   } catch (e) {
     if (interrupted(opts.signal)) return undefined;
-    const expected = expectationFor(scenario, version.name);
     return {
-      scenario: { name: scenario.name, file: scenario.file, tags: scenario.tags, ...(scenario.issue ? { issue: scenario.issue } : {}) },
-      version: version.name,
-      engine: version.engine,
-      target: factory.name,
-      store: factory.store,
-      seed: opts.seed,
-      expected,
+      ...runHead(scenario, version, factory, opts),
       outcome: "error",
       met: false,
       bugAssertions: { held: 0, total: 0 },
@@ -142,6 +147,19 @@ async function runOne(scenario: Scenario, version: GatewayVersion, factory: Targ
     clearTimeout(timer);
     if (created) await closeWithin(created.target, CLOSE_TIMEOUT_MS);
   }
+}
+
+/** What every run's result starts with: which scenario, version, target, and what was expected. */
+function runHead(scenario: Scenario, version: GatewayVersion, factory: TargetFactory, opts: SuiteOptions): Pick<RunResult, "scenario" | "version" | "engine" | "target" | "store" | "seed" | "expected"> {
+  return {
+    scenario: { name: scenario.name, file: scenario.file, tags: scenario.tags, ...(scenario.issue ? { issue: scenario.issue } : {}) },
+    version: version.name,
+    engine: version.engine,
+    target: factory.name,
+    store: factory.store,
+    seed: opts.seed,
+    expected: expectationFor(scenario, version.name),
+  };
 }
 
 async function closeWithin(target: Target, ms: number): Promise<void> {

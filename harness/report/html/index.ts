@@ -80,12 +80,13 @@ function pageData(suite: SuiteResult, opts: HtmlOptions): unknown {
     };
     if (r.engine) run.engine = r.engine;
     if (r.failure) run.failure = `step ${r.failure.step} (${r.failure.kind}): ${oneLine(r.failure.message)}`;
+    if (r.skipped) run.failure = `skipped: ${oneLine(r.skipped)}`;
     return run;
   });
-  const { passed, failed } = countRuns(suite);
+  const { passed, failed, skipped } = countRuns(suite);
   return {
     title: opts.title ?? "APISIX health-check scenarios",
-    summary: `${passed} passed, ${failed} failed · ${suite.runs.length} runs · ${scenarios.length} scenarios on ${columns.length} ${engines ? "version/engine pairs" : "versions"} · target ${suite.target} · store ${suite.store} · seed ${suite.seed} · ${(suite.wallMs / 1000).toFixed(1)} s · ${suite.startedAt}`,
+    summary: `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""} · ${suite.runs.length} runs · ${scenarios.length} scenarios on ${columns.length} ${engines ? "version/engine pairs" : "versions"} · target ${suite.target} · store ${suite.store} · seed ${suite.seed} · ${(suite.wallMs / 1000).toFixed(1)} s · ${suite.startedAt}`,
     columns: columns.filter((c) => runs.some((r) => r.column === c)),
     scenarios,
     runs,

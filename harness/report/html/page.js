@@ -31,7 +31,7 @@
   function esc(s) {
     return String(s).replace(/[&<>"]/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]; });
   }
-  function verdictClass(r) { return r.met ? "met" : r.outcome === "error" ? "error" : "unmet"; }
+  function verdictClass(r) { return r.met ? "met" : r.outcome === "skipped" ? "skipped" : r.outcome === "error" ? "error" : "unmet"; }
   function fmtTime(ms) {
     var s = ms / 1000;
     if (Math.abs(s) < 120) return (Math.round(s * 10) / 10) + " s";
@@ -67,7 +67,7 @@
         var r = D.runs[ri];
         var cell = el("td", { "class": "cell " + verdictClass(r) + " " + r.outcome, "data-run": String(ri), "data-scenario": s.file, "data-column": c });
         cell.appendChild(el("a", { href: "#run=" + ri, title: "expected " + r.expected }, r.outcome));
-        if (!r.met) cell.appendChild(el("div", { "class": "expected" }, "expected " + r.expected));
+        if (!r.met && r.outcome !== "skipped") cell.appendChild(el("div", { "class": "expected" }, "expected " + r.expected));
         tr.appendChild(cell);
       });
       table.appendChild(tr);
@@ -184,7 +184,7 @@
     head.textContent = "";
     head.appendChild(el("h2", null, s.label));
     runs.forEach(function (r) {
-      head.appendChild(el("span", { "class": "verdict " + verdictClass(r) }, r.column + ": " + r.outcome + (r.met ? "" : " (expected " + r.expected + ")")));
+      head.appendChild(el("span", { "class": "verdict " + verdictClass(r) }, r.column + ": " + r.outcome + (r.met || r.outcome === "skipped" ? "" : " (expected " + r.expected + ")")));
     });
     // Compare with: the scenario's other runs.
     var others = D.runs.map(function (r, i) { return i; }).filter(function (i) { return D.runs[i].scenario === runs[0].scenario && i !== runIdx[0]; });
@@ -233,7 +233,7 @@
     if (m && D.runs[+m[1]]) return showRuns([+m[1]], h);
     if (c && D.runs[+c[1]] && D.runs[+c[2]]) return showRuns([+c[1], +c[2]], h);
     if (!D.runs.length) return;
-    var failing = D.runs.findIndex(function (r) { return !r.met; });
+    var failing = D.runs.findIndex(function (r) { return !r.met && r.outcome !== "skipped"; });
     if (failing >= 0) return showRuns([failing], "run=" + failing);
     var first = D.runs.map(function (r, i) { return i; }).filter(function (i) { return D.runs[i].scenario === 0; });
     var pair = first.length > 1 ? defaultPair(first) : [0];
