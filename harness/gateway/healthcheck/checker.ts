@@ -1,4 +1,4 @@
-import type { ProbeRequest, ProbeResult } from "../net/transport.ts";
+import type { ProbeConnection, ProbeRequest, ProbeResult } from "../net/transport.ts";
 import type { ActiveChecks, Checks } from "../plugins/ai-proxy-multi/types.ts";
 import type { TargetEvent } from "./events.ts";
 import { HealthShm, type InternalHealth, type TargetRecord } from "./health-shm.ts";
@@ -441,9 +441,19 @@ export class Checker {
     }
   }
 
-  private async connectOrExchange(req: ProbeRequest): Promise<ProbeResult> {
+  /** sock:connect(): the result, and the connection the request then goes on (one per probe, as ngx.socket.tcp). */
+  private async connect(req: ProbeRequest): Promise<{ result: ProbeResult; connection?: ProbeConnection }> {
     try {
-      return await this.lib.transport.probe(req);
+      return await this.lib.transport.connectProbe(req);
+    } catch (e) {
+      return { result: { kind: "refused", error: (e as Error).message } };
+    }
+  }
+
+  private async exchange(connection: ProbeConnection | undefined, req: ProbeRequest): Promise<ProbeResult> {
+    if (!connection) return { kind: "refused", error: "not connected" };
+    try {
+      return await connection.exchange(req);
     } catch (e) {
       return { kind: "refused", error: (e as Error).message };
     }
@@ -456,7 +466,8 @@ export class Checker {
   private async runSingleCheck(t: WorkItem): Promise<{ ms: number; after: () => void } | undefined> {
     const timeoutMs = this.active.timeout * 1000;
     const trace = (result: string, ok: boolean) => this.lib.trace.probe(this.name, `${t.hostheader ?? t.hostname}(${t.ip}:${t.port})`, result, ok);
-    const connected = await this.connectOrExchange({ ip: t.ip, port: t.port, type: "tcp", path: "/", headers: [], timeoutMs });
+    const { result: connected, connection } = await this.connect({ ip: t.ip, port: t.port, type: "tcp", path: "/", headers: [], timeoutMs });
+    if (connected.kind !== "status" || this.active.type !== "http") connection?.close();
     if (connected.kind === "timeout") {
       trace("timeout", false);
       return { ms: timeoutMs, after: () => this.reportTimeout(t) };
@@ -484,7 +495,7 @@ export class Checker {
       if (this.active.req_headers.length > 0) this.log("warn", "array headers is deprecated");
       this.active.headers = this.active.req_headers.filter((h) => h !== "");
     }
-    const answered = await this.connectOrExchange({
+    const answered = await this.exchange(connection, {
       ip: t.ip,
       port: t.port,
       type: this.active.type,
