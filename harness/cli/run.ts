@@ -118,7 +118,8 @@ export function registerRun(program: Command, ctx: CommandContext): void {
           // started the first one, a second one lets them run alongside the others, not after.
           if (provisioned.source === "local-binary" && concurrency !== 1 && scenarios.some(needsEtcdToItself)) {
             const second = acquireStore({ prefer: "etcd", signal: ctx.signal, log: (l) => process.stderr.write(`${l.replace(/^store: /, "store for the scenarios that act on etcd: ")}\n`) });
-            ownEtcd = second.then(factoryOn);
+            // Anything but a second local etcd (say it fell back to memory) is not the same store: they run after the others instead.
+            ownEtcd = second.then((p) => (p.source === "local-binary" ? factoryOn(p) : Promise.reject(new Error(`no second local etcd (${p.reason})`))));
             ownEtcd.catch(() => undefined);
             release = async () => {
               await Promise.all([provisioned.release(), second.then((p) => p.release(), () => undefined)]);
