@@ -50,8 +50,8 @@ export function findEtcdBinary(env: NodeJS.ProcessEnv = process.env): EtcdBinary
   return { reason: notes.join(", ") };
 }
 
-/** Two distinct free loopback ports. Both are held open at once so they cannot coincide. */
-async function freePorts(n: number): Promise<number[]> {
+/** n distinct free loopback ports (nothing listens on them when it returns). All are held open at once so they cannot coincide. */
+export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: n }, () =>
       new Promise<ReturnType<typeof createServer>>((resolve, reject) => {

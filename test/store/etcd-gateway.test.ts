@@ -11,7 +11,7 @@ import { createServer as createTcpServer, type Socket } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EtcdStore } from "../../harness/etcd/etcd-store.ts";
 import { fromBase64, prefixRange, toBase64 } from "../../harness/etcd/gateway-client.ts";
-import { findEtcdBinary, startLocalEtcd, type LocalEtcd } from "../../harness/etcd/local-etcd.ts";
+import { findEtcdBinary, freePorts, startLocalEtcd, type LocalEtcd } from "../../harness/etcd/local-etcd.ts";
 import { StoreError, type WatchBatch } from "../../harness/gateway/config/store.ts";
 import { sleep, until } from "../helpers/wait.ts";
 
@@ -48,11 +48,7 @@ async function fakeGateway(watch: (req: IncomingMessage, res: ServerResponse, bo
 
 /** A loopback port nothing listens on. */
 async function deadPort(): Promise<number> {
-  const srv = createTcpServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  return (await freePorts(1))[0]!;
 }
 
 const opened: EtcdStore[] = [];

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { dockerAvailable } from "../../harness/etcd/container.ts";
-import { findEtcdBinary, startLocalEtcd } from "../../harness/etcd/local-etcd.ts";
+import { findEtcdBinary, freePorts, startLocalEtcd } from "../../harness/etcd/local-etcd.ts";
 import { acquireStore, sharedStore } from "../../harness/etcd/provision.ts";
 
 const etcdBin = findEtcdBinary();
@@ -45,11 +45,7 @@ function pidAlive(pid: number): boolean {
 
 /** A loopback port nothing listens on. */
 async function deadPort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  return (await freePorts(1))[0]!;
 }
 
 /** A TCP server that accepts connections and never says anything (a hung etcd). */
