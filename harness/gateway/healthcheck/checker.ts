@@ -441,7 +441,10 @@ export class Checker {
     }
   }
 
-  /** sock:connect(): the result, and the connection the request then goes on (one per probe, as ngx.socket.tcp). */
+  /**
+   * sock:connect(): the result, and the connection the request then goes on: one per probe, as
+   * run_single_check makes one ngx.socket.tcp, connects it and sends on it (healthcheck.lua:1040-1123@v3.2.1).
+   */
   private async connect(req: ProbeRequest): Promise<{ result: ProbeResult; connection?: ProbeConnection }> {
     try {
       return await this.lib.transport.connectProbe(req);

@@ -9,9 +9,9 @@ import type { LuaTree } from "./sources.ts";
  * and the libraries, loaded through those short relative paths. LuaJIT hashes tables and
  * functions by address, and a path string of another length moves every later allocation, and
  * with it the order pairs() walks such keys: without the links, one seed walked the pools in
- * another order in another checkout (same commit in /work/main and /work/wt-me: 3 and 4 CHANCE in
+ * another order in another checkout (one commit in two directories: 3 and 4 CHANCE in
  * `props --diff --runs 100 --seed 1 --version 3.18.0`). With them no string in the Lua heap says
- * where anything is checked out.
+ * where anything is checked out (test/lua/determinism.test.ts).
  */
 export interface LuaStage {
   /** The master's working directory. */
