@@ -1,4 +1,6 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -7,6 +9,7 @@ import type { LuaSources } from "../../harness/gateway/lua/sources.ts";
 import type { InprocTarget } from "../../harness/targets/inproc.ts";
 import { logTexts, luaTarget, luaUnavailable, SOURCES } from "../helpers/lua.ts";
 
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const skip = luaUnavailable();
 const links = mkdtempSync(join(tmpdir(), "harness-determinism-"));
 afterAll(async () => {
@@ -22,6 +25,17 @@ const INSTANCES = Array.from({ length: 8 }, (_, i) => ({
   auth: { header: { Authorization: "Bearer k" } },
   checks: { active: { healthy: { interval: 1, successes: 1 }, unhealthy: { interval: 1, http_failures: 1 } } },
 }));
+
+/** Where Linux takes the next pid from (root only): the test sets it to give workers pids of a chosen length. */
+const NS_LAST_PID = "/proc/sys/kernel/ns_last_pid";
+function pidsUnsettable(): string | undefined {
+  try {
+    accessSync(NS_LAST_PID, constants.W_OK);
+    return undefined;
+  } catch {
+    return `${NS_LAST_PID} is not writable here (not root, or not Linux)`;
+  }
+}
 
 /** The order in which the checkers of the eight instances first logged, under one seed. */
 async function creationOrder(seed: number, sources: LuaSources = SOURCES): Promise<{ order: string; log: string[] }> {
@@ -61,6 +75,28 @@ describe.skipIf(skip)(`the run's seed decides pairs() order${skip ? ` (skipped: 
       const here = await creationOrder(seed);
       const there = await creationOrder(seed, elsewhere);
       expect(there.log, `seed ${seed}`).toEqual(here.log);
+    }
+  });
+
+  const noPids = pidsUnsettable();
+  it.skipIf(noPids)(`a worker's pid does not reach the Lua heap: pids of 3, 4 and 5 digits give the same run${noPids ? ` (skipped: ${noPids})` : ""}`, async () => {
+    const out = mkdtempSync(join(tmpdir(), "harness-test-pids-"));
+    /** The JSON report of one crash-loop run, whose timeline names each checker by its address. */
+    const reportWithPidsFrom = async (lastPid: number): Promise<unknown[]> => {
+      writeFileSync(NS_LAST_PID, String(lastPid));
+      const dir = join(out, String(lastPid));
+      const res = await execa(process.execPath, ["bin/harness.js", "run", "scenarios/13101-crash-loop-after-patch.yaml", "--engine", "lua", "--versions", "3.15.0", "--store", "memory", "--seed", "5", "--reporter", "json", "--out", dir], { cwd: ROOT, reject: false });
+      expect(res.exitCode, res.stderr).toBe(0);
+      const report = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as { runs: unknown[] };
+      return JSON.parse(JSON.stringify(report.runs).replace(/"wallMs":\d+,?/g, "")) as unknown[];
+    };
+    try {
+      const fiveDigits = await reportWithPidsFrom(20000);
+      expect(JSON.stringify(fiveDigits)).toMatch(/checker@0x[0-9a-f]+/);
+      expect(await reportWithPidsFrom(1000)).toEqual(fiveDigits);
+      expect(await reportWithPidsFrom(100)).toEqual(fiveDigits);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
     }
   });
 });

@@ -44,23 +44,22 @@ local function connect(name)
     error("connect() to the harness failed", 0)
 end
 
--- `worker <pid> <what>\n`, written without making a Lua string of the pid: an interned string
--- that differs from worker to worker could change how later strings hash, and so pairs() order.
+-- `worker <pid> <what>\n`, the pid in ten digits (zero-padded), written without making a Lua
+-- string of it: an interned string that differs from worker to worker could change how later
+-- strings hash, and so pairs() order. Ten digits whatever the pid, because the number of loop
+-- iterations moves the JIT's hot counters, and with them when traces are recorded (allocations):
+-- with a loop per digit, workers with 4- and 5-digit pids had their tables at other addresses.
+local PID_DIGITS = 10
 local function introduce(fd, pid, what)
     local line = ffi.new("uint8_t[64]")
     ffi.copy(line, "worker ")
-    local n, digits = 7, 0
+    local n = 7
     local rest = pid
-    repeat
-        digits = digits + 1
-        rest = math.floor(rest / 10)
-    until rest == 0
-    rest = pid
-    for i = digits - 1, 0, -1 do
+    for i = PID_DIGITS - 1, 0, -1 do
         line[n + i] = 48 + rest % 10
         rest = math.floor(rest / 10)
     end
-    n = n + digits
+    n = n + PID_DIGITS
     line[n] = 32
     ffi.copy(line + n + 1, what)
     n = n + 1 + #what
