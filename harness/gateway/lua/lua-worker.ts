@@ -218,18 +218,16 @@ export class LuaWorker {
     }
   }
 
-  /** Close its stdin (the worker exits on EOF); kill it if it lingers. */
+  /**
+   * Close its stdin: the worker exits on EOF. The run does not wait for the exit (about a
+   * millisecond of process teardown); its master reaps it, kills it if it lingers, and does not
+   * close before it is gone.
+   */
   async close(): Promise<void> {
     await this.queue;
     if (this.exited) return;
     this.forked?.io.end();
-    let timer: NodeJS.Timeout | undefined;
-    const late = await Promise.race([this.gone.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 2000)))]);
-    clearTimeout(timer);
-    if (late) {
-      this.kill();
-      await this.gone;
-    }
+    this.master.leave(this.gone, () => this.kill());
   }
 }
 
@@ -250,7 +248,7 @@ export function takeWorker(spec: WorkerSpawn): LuaWorker {
   masters.set(key, master);
   for (const [k, m] of masters) {
     if (masters.size <= MAX_MASTERS) break;
-    if (m.live === 0 && m !== master) {
+    if (m.inUse === 0 && m !== master) {
       masters.delete(k);
       void m.close();
     }
