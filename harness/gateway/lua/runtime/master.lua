@@ -90,7 +90,13 @@ function _M.serve(name)
     io.stdout:write("ready\n")
     io.stdout:flush()
     local child = false
-    -- The loop must not allocate (or be compiled: a trace is an allocation too).
+    -- The loop must not allocate, nor touch the JIT's state: a trace is an allocation too, and
+    -- a loop merely counted as hot moves a hot counter that other code shares (they are hashed
+    -- by bytecode address), which changes when a worker's traces are recorded. jit.off(loop)
+    -- alone still counts until the loop first turns hot, so the third worker forked from a
+    -- master recorded its traces at other times than the first two, and put the same run's
+    -- tables at other addresses. With the JIT off, the interpreter counts nothing; each worker
+    -- turns it back on, from the state the boot left.
     local function loop()
         while true do
             if read(0, req, 8) ~= 8 then os.exit(0) end
@@ -113,9 +119,12 @@ function _M.serve(name)
             if write(1, rep, 8) ~= 8 then os.exit(0) end
         end
     end
-    jit.off(loop, true)
+    jit.off()
     loop()
-    if child then become_worker(name) end
+    if child then
+        jit.on()
+        become_worker(name)
+    end
 end
 
 return _M
