@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryStore } from "../../harness/gateway/config/memory-store.ts";
 import { luaVersions } from "../../harness/gateway/lua/lua-engine.ts";
@@ -8,6 +10,7 @@ import { InprocTarget } from "../../harness/targets/inproc.ts";
 import { luaUnavailable, SOURCES } from "../helpers/lua.ts";
 import { alive, descendants, eventually } from "../helpers/processes.ts";
 
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const skip = luaUnavailable();
 
 /** The LuaJIT processes this test process started: masters and the workers they forked. */
@@ -66,4 +69,17 @@ describe.skipIf(skip)(`lua workers of a reused master${skip ? ` (skipped: ${skip
     expect(await run13101()).toBe("REPRODUCED");
     expect(await run13101()).toBe("REPRODUCED");
   });
+
+  it("a master is not closed to make room while it forks: two workers still start when only one master may stay booted", async () => {
+    // Each two-worker run takes its worker-0 master, then boots or takes its worker-1 master,
+    // which makes room by closing idle masters: the worker-0 master must not count as idle.
+    const res = await execa(process.execPath, ["bin/harness.js", "run", "scenarios/13101-workers-crash-loop.yaml", "scenarios/13101-backports.yaml", "--engine", "lua", "--versions", "all", "--store", "memory", "--concurrency", "1"], {
+      cwd: ROOT,
+      reject: false,
+      env: { HARNESS_LUA_MASTERS: "1" },
+      timeout: 45_000,
+    });
+    expect(res.exitCode, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/\b8 passed, 0 failed/);
+  }, 60_000);
 });

@@ -240,48 +240,60 @@ export class LuaMaster {
    * master's serve loop allocates nothing between forks.
    */
   fork(): Promise<ForkedWorker> {
+    // Counted at once: until the worker is handed over, the master must not look idle (an
+    // idle master can be closed to make room for another, killing the worker it forks).
+    this.claims += 1;
     const spare = this.spare;
     this.spare = undefined;
+    this.spareLive = false;
     const next = spare
       ? spare.then((w) => {
-          this.spareLive = false;
           if (w && running(w.pid) && !w.io.destroyed) return w;
           if (w) this.dismiss(w);
           return this.forkNow();
         })
       : this.forkNow();
     if (this.forks++ >= 1) {
-      // Idle, it must not keep the harness running; fork() gives it back its references.
-      this.spare = next.then(
+      const ahead: Promise<ForkedWorker | undefined> = next.then(
         () =>
           this.forkNow().then(
             (w) => {
+              // Idle, it must not keep the harness running; fork() gives it back its references.
               w.io.unref();
               w.stderr.unref();
-              this.spareLive = true;
+              if (this.spare === ahead) this.spareLive = true;
               return w;
             },
             () => undefined,
           ),
         () => undefined,
       );
+      this.spare = ahead;
     }
-    return next.then((w) => {
+    const handed = next.then((w) => {
       w.io.ref();
       w.stderr.ref();
       return w;
     });
+    void handed.then(
+      () => (this.claims -= 1),
+      () => (this.claims -= 1),
+    );
+    return handed;
   }
 
   /** Forks so far (to tell a reused master from a one-off). */
   private forks = 0;
+  /** fork() calls whose worker is not handed over yet. */
+  private claims = 0;
   /** The worker forked ahead; undefined inside if that fork failed (the next fork then forks anew). */
   private spare: Promise<ForkedWorker | undefined> | undefined;
+  /** A worker forked ahead is connected and nobody has taken it. */
   private spareLive = false;
 
-  /** Workers in use or leaving (not the one forked ahead): a master with any is not closed. */
+  /** Workers in use, being forked or leaving (not the one forked ahead): a master with any is not closed. */
   get inUse(): number {
-    return this.live - (this.spareLive ? 1 : 0);
+    return this.live + this.claims - (this.spareLive ? 1 : 0);
   }
 
   /** End a worker nobody took: it exits on EOF and is reaped as any other. */

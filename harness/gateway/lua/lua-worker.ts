@@ -237,8 +237,12 @@ export class LuaWorker {
  */
 const masters = new Map<string, LuaMaster>();
 
-/** Masters kept booted; the least recently used one without live workers goes beyond this. */
-const MAX_MASTERS = 8;
+/**
+ * Masters kept booted; beyond this, the least recently used one that is idle (no worker in use,
+ * being forked or leaving) is closed. HARNESS_LUA_MASTERS sets it (a machine short of memory;
+ * tests use 1 to make every new master close the others).
+ */
+const MAX_MASTERS = Math.max(1, Number(process.env.HARNESS_LUA_MASTERS) || 8);
 
 export function takeWorker(spec: WorkerSpawn): LuaWorker {
   const key = JSON.stringify([spec.argv, spec.env, spec.init, spec.cwd]);
