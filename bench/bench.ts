@@ -89,12 +89,18 @@ const PARTS: Record<string, { heading: string; table: () => Promise<string>; arg
     heading: "The lua engine (",
     table: async () => {
       const scratch = mkdtempSync(join(tmpdir(), "harness-bench-lua-"));
+      const base = BASELINE ? baselineTree(BASELINE) : undefined;
+      // A baseline from before the lua engine has nothing to compare.
+      const luaBase = base && existsSync(join(base.dir, "harness/gateway/lua/lua-engine.ts")) ? base : undefined;
+      if (base && !luaBase) log(`lua: ${base.label} has no lua engine; no before/after row`);
       try {
-        return luaTable(await benchLua(ROUNDS, scratch, log));
+        return luaTable(await benchLua(ROUNDS, scratch, log, luaBase));
       } finally {
         rmSync(scratch, { recursive: true, force: true });
+        base?.remove();
       }
     },
+    args: `--rounds ${ROUNDS}${BASELINE ? ` --baseline ${BASELINE}` : ""}`,
   },
   flakes: { heading: "The scenario catalogue run ", table: async () => flakeTable(await benchFlakes(FLAKES, "inproc", "everything", log)), args: `--flakes ${FLAKES}` },
   processes: { heading: "Start-up and run wall times, ", table: processesTable, args: `--rounds ${ROUNDS}${BASELINE ? ` --baseline ${BASELINE}` : ""}` },

@@ -3,25 +3,43 @@
  * 3.15.0 Lua (target: median <= 20 ms), and `harness run scenarios/ --engine lua --versions all`
  * as a whole process (target: <= 10 s wall).
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { resolve } from "node:path";
 import { MemoryStore } from "../harness/gateway/config/memory-store.ts";
 import type { GatewayVersion } from "../harness/gateway/engine.ts";
 import { luaVersions } from "../harness/gateway/lua/lua-engine.ts";
+import { luaRuntime } from "../harness/gateway/lua/runtime.ts";
 import { modelVersion } from "../harness/gateway/model-engine.ts";
 import { getProfile } from "../harness/gateway/versions/index.ts";
 import { closeIdleWorkers } from "../harness/gateway/lua/lua-worker.ts";
 import { REPRO_BACKENDS, reproduce13101 } from "../harness/repro/repro-13101.ts";
 import { InprocTarget } from "../harness/targets/inproc.ts";
-import { ROOT } from "./processes.ts";
+import { ROOT, type Tree } from "./processes.ts";
 import { fmtMs, max, median } from "./stats.ts";
 
 const SOURCES = { apisix: `${ROOT}../shared/apisix-src`, luaDeps: `${ROOT}../shared/lua-deps` };
 
+/** One lua run's times in each tree, measured alternately (this tree and a baseline). */
+export interface LuaAB {
+  label: string;
+  before: number[];
+  after: number[];
+}
+
 export interface LuaBench {
   runs: number;
+  /** Wall ms of a fixed LuaJIT workload (a process each): how fast this machine is right now. */
+  calibrationMs: number[];
   runMs: Record<string, number[]>;
   catalogueMs: number[];
   catalogueSummary: string;
+  ab?: LuaAB;
+}
+
+/** The run times of `bench/lua-run-times.ts` in a tree (3 warm-ups, then `runs`). */
+function runTimesIn(tree: Tree, runs: number): number[] {
+  const text = execFileSync(process.execPath, ["bin/run-ts.js", "bench/lua-run-times.ts", resolve(SOURCES.apisix), resolve(SOURCES.luaDeps), "3.15.0", String(runs)], { cwd: tree.dir, encoding: "utf8" });
+  return (JSON.parse(text.trim().split("\n").at(-1)!) as { ms: number[] }).ms;
 }
 
 /** `harness run scenarios/ --engine lua --versions all`: wall time and its summary line. */
@@ -36,9 +54,26 @@ function catalogue(out: string): Promise<{ ms: number; summary: string }> {
   });
 }
 
-export async function benchLua(rounds: number, out: string, log: (s: string) => void): Promise<LuaBench> {
+/**
+ * The same CPU-bound LuaJIT work (table stores and string building), nine times, each in a process
+ * of its own: the machine's speed at the time of the bench, so figures of different days compare.
+ */
+const CALIBRATION = "local t = {} for i = 1, 2e6 do local k = i % 1000 + 1 t[k] = (t[k] or 0) + i end local s = {} for i = 1, 2e5 do s[#s + 1] = tostring(i) .. 'x' end";
+
+function calibrate(): number[] {
+  const { luajit } = luaRuntime();
+  return Array.from({ length: 9 }, () => {
+    const t0 = performance.now();
+    const res = spawnSync(luajit, ["-e", CALIBRATION], { stdio: "ignore" });
+    if (res.status !== 0) throw new Error(`luajit calibration failed: ${res.error?.message ?? `exit ${res.status}`}`);
+    return performance.now() - t0;
+  });
+}
+
+export async function benchLua(rounds: number, out: string, log: (s: string) => void, baseline?: Tree): Promise<LuaBench> {
   const runs = 20;
-  const r: LuaBench = { runs, runMs: {}, catalogueMs: [], catalogueSummary: "" };
+  const r: LuaBench = { runs, calibrationMs: calibrate(), runMs: {}, catalogueMs: [], catalogueSummary: "" };
+  log(`LuaJIT calibration: median ${fmtMs(median(r.calibrationMs))}`);
   // Loopback (real HTTP servers, a TCP connection per probe: what run and repro use) on two
   // releases; then 3.15.0 with simulated backends (answered in process) on both engines, which
   // says how much of a run is the loopback network rather than the engine.
@@ -63,6 +98,20 @@ export async function benchLua(rounds: number, out: string, log: (s: string) => 
     log(`${c.key}: one #13101 run in process, median ${fmtMs(median(times))}`);
   }
   await closeIdleWorkers();
+  if (baseline) {
+    // A process per tree and round, alternating which tree goes first.
+    const here: Tree = { label: "this tree", dir: ROOT };
+    const ab: LuaAB = { label: baseline.label, before: [], after: [] };
+    try {
+      for (let i = 0; i < rounds; i++) {
+        for (const t of i % 2 === 0 ? [baseline, here] : [here, baseline]) (t === here ? ab.after : ab.before).push(...runTimesIn(t, runs));
+        log(`lua 3.15.0 against ${baseline.label}, round ${i + 1}/${rounds}: before ${fmtMs(median(ab.before))}, after ${fmtMs(median(ab.after))}`);
+      }
+      r.ab = ab;
+    } catch (e) {
+      log(`lua: could not time a run in ${baseline.label} (${(e as Error).message.split("\n")[0]}); no before/after row`);
+    }
+  }
   for (let i = 0; i < rounds; i++) {
     const c = await catalogue(out);
     r.catalogueMs.push(c.ms);
@@ -80,6 +129,8 @@ export function luaTable(r: LuaBench): string {
     "| measurement | median | max | target | met |",
     "| --- | --- | --- | --- | --- |",
     ...Object.entries(r.runMs).map(([v, xs]) => `| one #13101 run, ${v} | ${fmtMs(median(xs))} | ${fmtMs(max(xs))} | ${v.startsWith("lua 3.15.0") ? "≤ 20 ms" : ""} | ${v.startsWith("lua 3.15.0") ? yes(median(xs) <= 20) : ""} |`),
+    ...(r.ab ? [`| one #13101 run, lua 3.15.0: commit ${r.ab.label} / this tree, alternating processes (${r.ab.after.length} runs each) | ${fmtMs(median(r.ab.before))} / ${fmtMs(median(r.ab.after))} (${(median(r.ab.after) / median(r.ab.before)).toFixed(2)}×) | ${fmtMs(max(r.ab.before))} / ${fmtMs(max(r.ab.after))} | | |`] : []),
+    `| LuaJIT calibration (the same CPU-bound work in a process of its own, 9 times: how fast the machine is at the time) | ${fmtMs(median(r.calibrationMs))} | ${fmtMs(max(r.calibrationMs))} | | |`,
     `| \`harness run scenarios/ --engine lua --versions all\` (real etcd) | ${fmtMs(median(r.catalogueMs))} | ${fmtMs(max(r.catalogueMs))} | ≤ 10 s | ${yes(median(r.catalogueMs) <= 10_000)} |`,
     "",
     `The catalogue's own result: ${r.catalogueSummary}.`,

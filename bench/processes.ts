@@ -99,8 +99,9 @@ export function baselineTree(ref: string): Tree & { remove(): void } {
   const lock = (d: string): string => readFileSync(join(d, "package-lock.json"), "utf8");
   if (lock(dir) === lock(ROOT)) symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   else execFileSync("npm", ["ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] });
-  // The lifecycle rate is measured by this tree's script, which only needs checkLifecycle.
-  copyFileSync(join(ROOT, "bench/lifecycle-rate.ts"), join(dir, "bench/lifecycle-rate.ts"));
+  // The lifecycle rate and the lua run are measured by this tree's scripts, which only need
+  // checkLifecycle, and InprocTarget with the lua engine (a baseline without it cannot run the latter).
+  for (const script of ["bench/lifecycle-rate.ts", "bench/lua-run-times.ts"]) copyFileSync(join(ROOT, script), join(dir, script));
   return { label: sha, dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
