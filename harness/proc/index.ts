@@ -35,11 +35,31 @@ export { ownedTempDir, sweepDeadOwners, type OwnedDir } from "./temp-dir.ts";
 export { owned } from "./owned.ts";
 export { reaperWatch } from "./reaper.ts";
 
+/** Orderly closes that stopAllOwned runs first (each once); see closeFirstOnStop. */
+const closers = new Set<() => Promise<void>>();
+
 /**
- * Stop every group still owned (SIGTERM, then SIGKILL after graceMs) and wait until they are gone.
- * For a command's last act: whatever it forgot is stopped before it exits.
+ * Have stopAllOwned run `close` before it signals anything: for an owner of processes that can end
+ * its own children (a master that reaps the workers it forked). A group stopped by a signal
+ * leaves such grandchildren as zombies for init to collect, which some inits do seconds later.
+ */
+export function closeFirstOnStop(close: () => Promise<void>): void {
+  closers.add(close);
+}
+
+/**
+ * Run the orderly closes (up to graceMs), then stop every group still owned (SIGTERM, then SIGKILL
+ * after graceMs) and wait until they are gone. For a command's last act: whatever it forgot is
+ * stopped before it exits.
  */
 export async function stopAllOwned(graceMs = 2000): Promise<void> {
+  if (closers.size > 0) {
+    const closing = [...closers].map((close) => close());
+    closers.clear();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled(closing), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+  }
   const { groups } = owned();
   if (groups.length === 0) return;
   for (const g of groups) signalGroup(g, "SIGTERM");

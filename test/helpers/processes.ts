@@ -49,6 +49,13 @@ function allStats(): ProcStat[] {
     .filter((s): s is ProcStat => s !== undefined);
 }
 
+/** Every process of a process group, zombies included (a zombie still waits for someone to collect it). */
+export function groupMembers(pgid: number): { pid: number; state: string }[] {
+  return allStats()
+    .filter((s) => s.pgid === pgid)
+    .map((s) => ({ pid: s.pid, state: s.state }));
+}
+
 /** Still running: present and not a zombie (a zombie is dead, it only waits for init to collect it). */
 export function alive(pid: number): boolean {
   const s = stat(pid);

@@ -8,7 +8,8 @@ import { closeIdleWorkers } from "../../harness/gateway/lua/lua-worker.ts";
 import { REPRO_BACKENDS, reproduce13101 } from "../../harness/repro/repro-13101.ts";
 import { InprocTarget } from "../../harness/targets/inproc.ts";
 import { luaUnavailable, SOURCES } from "../helpers/lua.ts";
-import { alive, descendants, eventually } from "../helpers/processes.ts";
+import { stopAllOwned } from "../../harness/proc/index.ts";
+import { alive, descendants, eventually, groupMembers } from "../helpers/processes.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const skip = luaUnavailable();
@@ -82,4 +83,14 @@ describe.skipIf(skip)(`lua workers of a reused master${skip ? ` (skipped: ${skip
     expect(res.exitCode, res.stdout + res.stderr).toBe(0);
     expect(res.stdout).toMatch(/\b8 passed, 0 failed/);
   }, 60_000);
+
+  it("a command's last stop lets the masters reap their workers: no luajit is left for init to collect, not even a zombie", async () => {
+    expect(await run13101()).toBe("REPRODUCED");
+    expect(await run13101()).toBe("REPRODUCED");
+    // Each master leads its own process group, with the workers it forks.
+    const masters = luajits().filter((p) => p.ppid === process.pid || !luajits().some((q) => q.pid === p.ppid));
+    expect(masters.length).toBeGreaterThan(0);
+    await stopAllOwned();
+    for (const m of masters) expect(groupMembers(m.pid), `group of master ${m.pid}`).toEqual([]);
+  });
 });

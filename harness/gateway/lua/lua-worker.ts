@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { LuaMaster, type ForkedWorker } from "./lua-master.ts";
+import { closeFirstOnStop } from "../../proc/index.ts";
 
 /** The Lua side of the protocol lives here (main.lua and the shim modules). */
 export const RUNTIME_DIR = fileURLToPath(new URL("./runtime/", import.meta.url));
@@ -245,6 +246,8 @@ const masters = new Map<string, LuaMaster>();
 const MAX_MASTERS = Math.max(1, Number(process.env.HARNESS_LUA_MASTERS) || 8);
 
 export function takeWorker(spec: WorkerSpawn): LuaWorker {
+  // At the command's end the masters reap their workers themselves, leaving no zombie for init.
+  closeFirstOnStop(closeIdleWorkers);
   const key = JSON.stringify([spec.argv, spec.env, spec.init, spec.cwd]);
   let master = masters.get(key);
   masters.delete(key);
