@@ -374,10 +374,25 @@ export class LoopbackBackends extends BackendPool {
   }
 
   /**
+   * What a connection to a backend that is down gets: refused, as by the closed port, but
+   * without connecting. Its port is free while it is down, and another listener (another run's
+   * backend, in a run of many) may take it: a connection would then reach that server instead.
+   */
+  private refusedIfDown(ip: string, port: number): Error | undefined {
+    const b = this.backendFor(ip);
+    if (b?.spec.mode.kind !== "down") return undefined;
+    const e = new Error(`connect ECONNREFUSED 127.0.0.1:${this.servers.get(b.spec.name)?.port ?? port}`) as NodeJS.ErrnoException;
+    e.code = "ECONNREFUSED";
+    return e;
+  }
+
+  /**
    * A TCP connection to the backend a probe addresses: `connected` with the socket, else what
    * the probe gets (refused, or a timeout after `timeoutMs`).
    */
   private open(req: ProbeRequest): Promise<{ result: ProbeResult; socket?: Socket }> {
+    const down = this.refusedIfDown(req.ip, req.port);
+    if (down) return Promise.resolve({ result: { kind: "refused", error: down.message } });
     const target = this.address(req.ip, req.port);
     return new Promise((resolve) => {
       const sock = netConnect(target);
@@ -413,6 +428,8 @@ export class LoopbackBackends extends BackendPool {
   }
 
   forward(req: ForwardRequest): Promise<ForwardResponse> {
+    const down = this.refusedIfDown(req.ip, req.port);
+    if (down) return Promise.reject(down);
     const target = this.address(req.ip, req.port);
     return new Promise((resolve, reject) => {
       const r = httpRequest(
