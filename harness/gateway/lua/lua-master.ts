@@ -237,7 +237,8 @@ export class LuaMaster {
    * A new worker, booted as this master is, with its connections. From a master's second fork on
    * (it is being reused), the next worker is forked ahead: forking and connecting takes about
    * 1.5 ms, which the run before hides. A worker forked ahead is the same as one forked later: the
-   * master's serve loop allocates nothing between forks.
+   * master's serve loop allocates nothing and, with the JIT off, counts nothing between forks
+   * (runtime/master.lua).
    */
   fork(): Promise<ForkedWorker> {
     // Counted at once: until the worker is handed over, the master must not look idle (an

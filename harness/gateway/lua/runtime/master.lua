@@ -5,8 +5,8 @@
 --
 -- Master protocol (its stdin/stdout, after a "ready" line): 8-byte records of two int32, native
 -- order. "f" 0 forks a worker, answered "f" <pid> (or "f" -1); "w" <pid> reaps that worker,
--- answered "w" <wait status> (-2: still running, -1: no such child). Between forks the master allocates nothing: every worker
--- forks from an identical heap. A worker connects to the harness's abstract unix socket twice
+-- answered "w" <wait status> (-2: still running, -1: no such child). Between forks the master allocates nothing
+-- and, with the JIT off, counts nothing: every worker forks from an identical state. A worker connects to the harness's abstract unix socket twice
 -- (its stdin/stdout, then its stderr), introduces itself, and serves commands as a spawned one
 -- would. EOF on the master's stdin ends it.
 local ffi = require("ffi")
