@@ -49,8 +49,12 @@ export interface CommandReply {
 
 export class LuaWorkerError extends Error {}
 
-/** HARNESS_LUA_TRACE=1 prints every protocol line on stderr. */
-const TRACE = process.env.HARNESS_LUA_TRACE === "1";
+/**
+ * HARNESS_LUA_TRACE=1 prints every protocol line on stderr, cut at 120 characters;
+ * HARNESS_LUA_TRACE=full prints them whole (to diff two runs' traces).
+ */
+const TRACE = process.env.HARNESS_LUA_TRACE === "1" || process.env.HARNESS_LUA_TRACE === "full";
+const TRACE_WIDTH = process.env.HARNESS_LUA_TRACE === "full" ? Infinity : 120;
 
 /**
  * One LuaJIT worker, forked by its master (lua-master.ts). Commands go one at a time (the Lua
@@ -142,7 +146,7 @@ export class LuaWorker {
 
   private write(msg: unknown): void {
     if (this.exited || !this.forked) return;
-    if (TRACE) process.stderr.write(`${performance.now().toFixed(2)} lua< ${JSON.stringify(msg).slice(0, 120)}\n`);
+    if (TRACE) process.stderr.write(`${performance.now().toFixed(2)} lua< ${JSON.stringify(msg).slice(0, TRACE_WIDTH)}\n`);
     this.forked.io.write(JSON.stringify(msg) + "\n");
   }
 
@@ -157,7 +161,7 @@ export class LuaWorker {
   }
 
   private onLine(line: string): void {
-    if (TRACE) process.stderr.write(`${performance.now().toFixed(2)} lua> ${line.slice(0, 120)}\n`);
+    if (TRACE) process.stderr.write(`${performance.now().toFixed(2)} lua> ${line.slice(0, TRACE_WIDTH)}\n`);
     let msg: Record<string, unknown>;
     try {
       msg = JSON.parse(line) as Record<string, unknown>;
