@@ -378,10 +378,10 @@ export class LoopbackBackends extends BackendPool {
    * without connecting. Its port is free while it is down, and another listener (another run's
    * backend, in a run of many) may take it: a connection would then reach that server instead.
    */
-  private refusedIfDown(ip: string, port: number): Error | undefined {
+  private refusedIfDown(ip: string): Error | undefined {
     const b = this.backendFor(ip);
     if (b?.spec.mode.kind !== "down") return undefined;
-    const e = new Error(`connect ECONNREFUSED 127.0.0.1:${this.servers.get(b.spec.name)?.port ?? port}`) as NodeJS.ErrnoException;
+    const e = new Error(`connect ECONNREFUSED 127.0.0.1:${this.portOf(b.spec.name)}`) as NodeJS.ErrnoException;
     e.code = "ECONNREFUSED";
     return e;
   }
@@ -391,7 +391,7 @@ export class LoopbackBackends extends BackendPool {
    * the probe gets (refused, or a timeout after `timeoutMs`).
    */
   private open(req: ProbeRequest): Promise<{ result: ProbeResult; socket?: Socket }> {
-    const down = this.refusedIfDown(req.ip, req.port);
+    const down = this.refusedIfDown(req.ip);
     if (down) return Promise.resolve({ result: { kind: "refused", error: down.message } });
     const target = this.address(req.ip, req.port);
     return new Promise((resolve) => {
@@ -428,7 +428,7 @@ export class LoopbackBackends extends BackendPool {
   }
 
   forward(req: ForwardRequest): Promise<ForwardResponse> {
-    const down = this.refusedIfDown(req.ip, req.port);
+    const down = this.refusedIfDown(req.ip);
     if (down) return Promise.reject(down);
     const target = this.address(req.ip, req.port);
     return new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { disownGroup, groupAlive, ownGroup, signalGroup } from "./owned.ts";
+import { disownGroup, groupAlive, ownGroup, pollUntil, signalGroup } from "./owned.ts";
 
 export interface SpawnOwnedOptions {
   env?: NodeJS.ProcessEnv;
@@ -21,8 +21,6 @@ export interface ExitStatus {
   /** Set when the executable could not be started (ENOENT, EACCES, ...). */
   error?: Error;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** After SIGKILL, how long to wait for the group to disappear before giving up on it. */
 const AFTER_KILL_MS = 1000;
@@ -107,17 +105,14 @@ export class OwnedProcess {
 
   /**
    * Whether the child and its whole group are gone within ms. The child's own exit is an event;
-   * the rest of its group (a wrapper's etcd) is looked at after it, at growing intervals from 1 ms:
-   * a stop is on the path of every command's exit, a fixed 20 ms poll was most of it.
+   * the rest of its group (a wrapper's etcd) is looked at after it (pollUntil).
    */
   private async goneWithin(pgid: number, ms: number): Promise<boolean> {
-    const gone = (): boolean => this.leaderDone && !groupAlive(pgid);
     const deadline = Date.now() + ms;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.exited, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
     clearTimeout(timer);
-    for (let pause = 1; !gone() && Date.now() < deadline; pause = Math.min(2 * pause, 20)) await sleep(pause);
-    return gone();
+    return pollUntil(() => this.leaderDone && !groupAlive(pgid), deadline);
   }
 }
 

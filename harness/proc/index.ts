@@ -28,11 +28,11 @@
  * turns SIGINT/SIGTERM/SIGHUP into an orderly stop, harness/cli/interrupt.ts).
  */
 
-import { groupAlive, owned, signalGroup } from "./owned.ts";
+import { groupAlive, owned, pollUntil, signalGroup } from "./owned.ts";
 
 export { spawnOwned, OwnedProcess, type ExitStatus, type SpawnOwnedOptions } from "./child.ts";
 export { ownedTempDir, sweepDeadOwners, type OwnedDir } from "./temp-dir.ts";
-export { owned } from "./owned.ts";
+export { owned, pidRuns } from "./owned.ts";
 export { reaperWatch } from "./reaper.ts";
 
 /** Orderly closes that stopAllOwned runs first (each once); see closeFirstOnStop. */
@@ -63,7 +63,6 @@ export async function stopAllOwned(graceMs = 2000): Promise<void> {
   const { groups } = owned();
   if (groups.length === 0) return;
   for (const g of groups) signalGroup(g, "SIGTERM");
-  const deadline = Date.now() + graceMs;
-  while (groups.some(groupAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await pollUntil(() => !groups.some(groupAlive), Date.now() + graceMs);
   for (const g of groups) if (groupAlive(g)) signalGroup(g, "SIGKILL");
 }

@@ -96,6 +96,26 @@ export function groupAlive(pgid: number): boolean {
   return groupHasLiving(pgid, fs);
 }
 
+/** Whether one process runs: it exists and is not a zombie waiting to be collected (Linux's /proc). */
+export function pidRuns(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Wait until `done()` holds or the deadline (ms since the epoch) passes; says whether it held.
+ * Looks at growing intervals from 1 ms up to 20 ms: a stop is on the path of every command's
+ * exit, and a fixed 20 ms poll was most of it.
+ */
+export async function pollUntil(done: () => boolean, deadline: number): Promise<boolean> {
+  for (let pause = 1; !done() && Date.now() < deadline; pause = Math.min(2 * pause, 20)) await new Promise((r) => setTimeout(r, pause));
+  return done();
+}
+
 /** Groups and directories currently owned (for the CLI's last check and for tests). */
 export function owned(): { groups: number[]; dirs: string[] } {
   return { groups: [...groups], dirs: [...dirs] };

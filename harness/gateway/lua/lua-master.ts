@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { constants } from "node:os";
-import { spawnOwned, type OwnedProcess } from "../../proc/index.ts";
+import { pidRuns, spawnOwned, type OwnedProcess } from "../../proc/index.ts";
 
 /**
  * A LuaJIT master (runtime/master.lua): it boots once (loads APISIX's modules) and forks a worker
@@ -108,13 +107,12 @@ class WorkerSockets {
 
 let sockets: WorkerSockets | undefined;
 
-/** Whether `pid` runs (not ended, not a zombie waiting to be reaped): /proc, as the socket is Linux's. */
-function running(pid: number): boolean {
+/** SIGKILL to a forked worker (it may be gone already). */
+export function killWorker(pid: number): void {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+    process.kill(pid, "SIGKILL");
   } catch {
-    return false;
+    // already gone
   }
 }
 
@@ -139,8 +137,18 @@ export class LuaMaster {
   private stderr = "";
   private exited = false;
   private exitReason = "";
-  /** Forked workers that have not ended: a master with live workers is not closed. */
-  live = 0;
+  /** Forked workers that have not ended (the one forked ahead included; see inUse). */
+  private live = 0;
+  /** Forks so far (to tell a reused master from a one-off). */
+  private forks = 0;
+  /** fork() calls whose worker is not handed over yet. */
+  private claims = 0;
+  /** The worker forked ahead; undefined inside if that fork failed (the next fork then forks anew). */
+  private spare: Promise<ForkedWorker | undefined> | undefined;
+  /** A worker forked ahead is connected and nobody has taken it. */
+  private spareLive = false;
+  /** Workers told to exit that have not yet (close() waits for them). */
+  private readonly leaving = new Set<Promise<void>>();
 
   constructor(spec: MasterSpawn) {
     sockets ??= new WorkerSockets();
@@ -249,7 +257,7 @@ export class LuaMaster {
     this.spareLive = false;
     const next = spare
       ? spare.then((w) => {
-          if (w && running(w.pid) && !w.io.destroyed) return w;
+          if (w && pidRuns(w.pid) && !w.io.destroyed) return w;
           if (w) this.dismiss(w);
           return this.forkNow();
         })
@@ -283,15 +291,6 @@ export class LuaMaster {
     return handed;
   }
 
-  /** Forks so far (to tell a reused master from a one-off). */
-  private forks = 0;
-  /** fork() calls whose worker is not handed over yet. */
-  private claims = 0;
-  /** The worker forked ahead; undefined inside if that fork failed (the next fork then forks anew). */
-  private spare: Promise<ForkedWorker | undefined> | undefined;
-  /** A worker forked ahead is connected and nobody has taken it. */
-  private spareLive = false;
-
   /** Workers in use, being forked or leaving (not the one forked ahead): a master with any is not closed. */
   get inUse(): number {
     return this.live + this.claims - (this.spareLive ? 1 : 0);
@@ -303,13 +302,7 @@ export class LuaMaster {
     w.stderr.destroy();
     this.leave(
       this.ended(w.pid).then(() => undefined),
-      () => {
-        try {
-          process.kill(w.pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      },
+      () => killWorker(w.pid),
     );
   }
 
@@ -384,9 +377,6 @@ export class LuaMaster {
       for (const p of this.pending.splice(0)) p.reject(e);
     });
   }
-
-  /** Workers told to exit that have not yet (close() waits for them). */
-  private readonly leaving = new Set<Promise<void>>();
 
   /** A worker told to exit: `gone` settles when it has; it is killed if it is still there after 2 s. */
   leave(gone: Promise<void>, kill: () => void): void {

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
-import { LuaMaster, type ForkedWorker } from "./lua-master.ts";
 import { closeFirstOnStop } from "../../proc/index.ts";
+import { killWorker, LuaMaster, type ForkedWorker } from "./lua-master.ts";
 
 /** The Lua side of the protocol lives here (main.lua and the shim modules). */
 export const RUNTIME_DIR = fileURLToPath(new URL("./runtime/", import.meta.url));
@@ -214,13 +214,7 @@ export class LuaWorker {
   }
 
   private kill(): void {
-    const pid = this.forked?.pid;
-    if (pid === undefined || this.exited) return;
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
+    if (this.forked && !this.exited) killWorker(this.forked.pid);
   }
 
   /**
