@@ -5,15 +5,14 @@
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { resolve } from "node:path";
-import { MemoryStore } from "../harness/gateway/config/memory-store.ts";
 import type { GatewayVersion } from "../harness/gateway/engine.ts";
 import { luaVersions } from "../harness/gateway/lua/lua-engine.ts";
 import { luaRuntime } from "../harness/gateway/lua/runtime.ts";
 import { modelVersion } from "../harness/gateway/model-engine.ts";
 import { getProfile } from "../harness/gateway/versions/index.ts";
 import { closeIdleWorkers } from "../harness/gateway/lua/lua-worker.ts";
-import { REPRO_BACKENDS, reproduce13101 } from "../harness/repro/repro-13101.ts";
-import { InprocTarget } from "../harness/targets/inproc.ts";
+import { knownBehaviour } from "../harness/repro/repro-13101.ts";
+import { runTimes } from "./lua-run-times.ts";
 import { ROOT, type Tree } from "./processes.ts";
 import { fmtMs, max, median } from "./stats.ts";
 
@@ -78,22 +77,13 @@ export async function benchLua(rounds: number, out: string, log: (s: string) => 
   // releases; then 3.15.0 with simulated backends (answered in process) on both engines, which
   // says how much of a run is the loopback network rather than the engine.
   const cases: { key: string; version: GatewayVersion; network: "loopback" | "simulated"; reproduces: boolean }[] = [
-    ...["3.15.0", "3.18.0"].map((name) => ({ key: `lua ${name}`, version: luaVersions([name], SOURCES)[0]!, network: "loopback" as const, reproduces: name === "3.15.0" })),
+    ...["3.15.0", "3.18.0"].map((name) => ({ key: `lua ${name}`, version: luaVersions([name], SOURCES)[0]!, network: "loopback" as const, reproduces: knownBehaviour(name)?.verdict === "REPRODUCED" })),
     { key: "lua 3.15.0, simulated backends", version: luaVersions(["3.15.0"], SOURCES)[0]!, network: "simulated", reproduces: true },
     { key: "model 3.15.0", version: modelVersion(getProfile("3.15.0")), network: "loopback", reproduces: true },
     { key: "model 3.15.0, simulated backends", version: modelVersion(getProfile("3.15.0")), network: "simulated", reproduces: true },
   ];
   for (const c of cases) {
-    const times: number[] = [];
-    // The first runs of a process compile the schemas and boot the first worker: warm up.
-    for (let i = 0; i < runs + 3; i++) {
-      const t0 = performance.now();
-      const target = await InprocTarget.create({ version: c.version, store: new MemoryStore(), backends: REPRO_BACKENDS, network: c.network });
-      const obs = await reproduce13101(target);
-      await target.close();
-      if ((obs.verdict === "REPRODUCED") !== c.reproduces) throw new Error(`${c.key}: ${obs.verdict}`);
-      if (i >= 3) times.push(performance.now() - t0);
-    }
+    const times = await runTimes(c.version, c.network, runs, c.reproduces);
     r.runMs[c.key] = times;
     log(`${c.key}: one #13101 run in process, median ${fmtMs(median(times))}`);
   }
