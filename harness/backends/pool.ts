@@ -141,6 +141,18 @@ export abstract class BackendPool implements Transport {
     state.received.push({ seq: ++this.arrivals, backend: state.spec.name, kind: r.kind, time: r.time ?? this.now(), method: r.method, url: r.url, ...splitUrl(r.url), headers: r.headers, body: r.body });
   }
 
+  connectOutcomes(): Record<string, "connected" | "refused"> {
+    const out: Record<string, "connected" | "refused"> = {};
+    for (const b of this.byIp.values()) {
+      const known = this.knownConnect(b.spec.mode);
+      if (known) out[b.ip] = known;
+    }
+    return out;
+  }
+
+  /** What a connect to a backend in this mode gets, when that does not depend on the probe. */
+  protected abstract knownConnect(mode: BackendMode): "connected" | "refused" | undefined;
+
   async setMode(name: string, mode: BackendMode): Promise<void> {
     const s = this.get(name);
     const was = s.spec.mode;
@@ -195,6 +207,12 @@ export class SimulatedBackends extends BackendPool {
 
   protected async started(): Promise<void> {}
   protected async modeChanged(): Promise<void> {}
+
+  protected knownConnect(mode: BackendMode): "connected" | "refused" | undefined {
+    if (mode.kind === "down") return "refused";
+    // A slow one's connect times out when its delay reaches the probe's timeout (probe, below).
+    return mode.kind === "slow" ? undefined : "connected";
+  }
 
   async probe(req: ProbeRequest): Promise<ProbeResult> {
     const b = this.backendFor(req.ip);
@@ -312,6 +330,12 @@ export class LoopbackBackends extends BackendPool {
     const l = this.servers.get(state.spec.name)!;
     if (state.spec.mode.kind === "down" && was.kind !== "down") await this.stopServer(l);
     if (state.spec.mode.kind !== "down" && was.kind === "down") await this.listen(state, l);
+  }
+
+  protected knownConnect(mode: BackendMode): "connected" | "refused" {
+    // Down: refused without connecting (refusedIfDown); otherwise its server listens, and
+    // accepts at once even when it answers late.
+    return mode.kind === "down" ? "refused" : "connected";
   }
 
   /** The real port a backend listens on (for tests and the serve banner). */

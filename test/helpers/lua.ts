@@ -31,13 +31,13 @@ export function luaUnavailable(): string | undefined {
 }
 
 /** An in-process gateway running APISIX's own Lua at a version, on a fresh in-memory store. */
-export async function luaTarget(version: string, opts: { backends?: BackendSpec[]; seed?: number; workers?: number; logLevel?: LogLevel; hosts?: Record<string, string | string[]>; sources?: LuaSources } = {}): Promise<InprocTarget> {
+export async function luaTarget(version: string, opts: { backends?: BackendSpec[]; seed?: number; workers?: number; logLevel?: LogLevel; hosts?: Record<string, string | string[]>; sources?: LuaSources; network?: "simulated" | "loopback" } = {}): Promise<InprocTarget> {
   const [v] = luaVersions([version], opts.sources ?? SOURCES);
   const create: Parameters<typeof InprocTarget.create>[0] = {
     version: v!,
     store: new MemoryStore(),
     backends: opts.backends ?? [{ name: "openai", hosts: ["api.openai.com"], mode: { kind: "healthy" } }],
-    network: "simulated",
+    network: opts.network ?? "simulated",
     seed: opts.seed ?? 1,
     workers: opts.workers ?? 1,
   };

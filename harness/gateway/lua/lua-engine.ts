@@ -35,6 +35,13 @@ const BASE_PID = 4242;
  * A command that takes longer than this (real time) means a hung worker: it is killed and the run
  * fails with its stderr. HARNESS_LUA_COMMAND_TIMEOUT_MS changes it (tests of a hang use a short one).
  */
+/**
+ * How long a worker waiting for the harness polls before it sleeps (runtime/spin-read.c). The
+ * harness answers most calls within a few hundred microseconds; a worker that slept would first
+ * have to be woken, which on a virtual machine costs tens to hundreds of microseconds per line.
+ */
+const pollUs = (): number => Math.max(0, Number(process.env.HARNESS_LUA_POLL_US ?? 1000) || 0);
+
 const COMMAND_TIMEOUT_MS = Number(process.env.HARNESS_LUA_COMMAND_TIMEOUT_MS) || 15_000;
 
 interface Slot {
@@ -118,6 +125,7 @@ export class LuaEngine implements Engine {
         worker_count: this.env.workers,
         pid,
         log_level: this.env.logLevel,
+        ...(this.runtime.lineReader ? { line_reader: this.runtime.lineReader, poll_us: pollUs() } : {}),
       };
       const worker = takeWorker({ argv: this.argv(stage), env: this.spawnEnv(), cwd: stage.cwd, commandTimeoutMs: COMMAND_TIMEOUT_MS, init: boot });
       worker.attach({
@@ -146,6 +154,7 @@ export class LuaEngine implements Engine {
   /** resty.events posts from one worker reach every other worker; timeline events go to the tracer. */
   private notify(from: number, msg: Record<string, unknown>): void {
     if (msg.ev === "trace") return this.traced(from, msg);
+    if (msg.ev === "connect") return this.calls.connectAhead(from, msg);
     if (msg.ev !== "event") return;
     for (const s of this.slots) if (s.index !== from) this.background(s, "event", { source: msg.source, event: msg.event, data: msg.data });
   }
@@ -181,7 +190,8 @@ export class LuaEngine implements Engine {
       slot.failure = undefined;
       throw f;
     }
-    const reply = await slot.worker.command(cmd, { ...payload, now_ms: this.env.clock.now() });
+    // With the connects the transport can answer ahead, so that a probe's socket need not wait for them.
+    const reply = await slot.worker.command(cmd, { ...payload, now_ms: this.env.clock.now(), connects: this.env.transport.connectOutcomes() });
     slot.next = reply.next;
     this.arm(slot);
     return reply.result;

@@ -13,6 +13,8 @@ export interface LuaRuntime {
   setarch?: string[];
   /** The getrandom preload, when a C compiler could build it. */
   preload?: string;
+  /** The line reader that polls before it sleeps (spin-read.c), when a C compiler could build it. */
+  lineReader?: string;
   /** Why a part is missing (shown in run records). */
   notes: string[];
 }
@@ -32,15 +34,18 @@ function cacheDir(): string {
   return join(base, "apisix-harness");
 }
 
-/** Build hash-seed.c into the cache (once per source text; concurrent builders are harmless). */
-function buildPreload(notes: string[]): string | undefined {
-  const source = join(RUNTIME_DIR, "hash-seed.c");
+/**
+ * Build one of the runtime's C helpers (`<name>.c`) into a shared library in the cache, once per
+ * source text (concurrent builders are harmless). `without` says what a run lacks when it cannot.
+ */
+function buildHelper(name: string, without: string, notes: string[]): string | undefined {
+  const source = join(RUNTIME_DIR, `${name}.c`);
   const text = readFileSync(source);
-  const out = join(cacheDir(), `hash-seed-${createHash("sha256").update(text).digest("hex").slice(0, 12)}.so`);
+  const out = join(cacheDir(), `${name}-${createHash("sha256").update(text).digest("hex").slice(0, 12)}.so`);
   if (existsSync(out)) return out;
   const cc = process.env.CC ?? onPath("cc") ?? onPath("gcc");
   if (!cc) {
-    notes.push("no C compiler: pairs() order is not seeded (runs are not byte-for-byte replayable)");
+    notes.push(`no C compiler: ${without}`);
     return undefined;
   }
   try {
@@ -50,7 +55,7 @@ function buildPreload(notes: string[]): string | undefined {
     renameSync(tmp, out);
     return out;
   } catch (e) {
-    notes.push(`could not build the hash-seed preload: ${(e as Error).message.split("\n")[0]}`);
+    notes.push(`could not build ${name}.c (${(e as Error).message.split("\n")[0]}): ${without}`);
     return undefined;
   }
 }
@@ -71,7 +76,8 @@ export function luaRuntime(): LuaRuntime {
   const sa = onPath("setarch");
   if (sa && spawnSync(sa, [arch, "-R", "true"]).status === 0) setarch = [sa, arch, "-R"];
   else notes.push("setarch -R is not available: table addresses are randomised");
-  const preload = buildPreload(notes);
-  found = { luajit, notes, ...(setarch ? { setarch } : {}), ...(preload ? { preload } : {}) };
+  const preload = buildHelper("hash-seed", "pairs() order is not seeded (runs are not byte-for-byte replayable)", notes);
+  const lineReader = buildHelper("spin-read", "workers sleep in the kernel while they wait for the harness (slower round trips)", notes);
+  found = { luajit, notes, ...(setarch ? { setarch } : {}), ...(preload ? { preload } : {}), ...(lineReader ? { lineReader } : {}) };
   return found;
 }

@@ -1,7 +1,7 @@
 import { Ajv, type ValidateFunction } from "ajv";
 import { describeSchemaError } from "../admin/schema-errors.ts";
 import type { Clock } from "../clock/clock.ts";
-import type { ProbeConnection, ProbeRequest, Transport } from "../net/transport.ts";
+import type { ProbeRequest, Transport } from "../net/transport.ts";
 import { answerSharedDictCall, type SharedDict } from "../shared-dict.ts";
 import type { LuaCall } from "./lua-worker.ts";
 
@@ -56,7 +56,7 @@ export class WorldCalls {
    * not followed by one (a TCP check) is ended by the next connect there, or when the run ends.
    * The Lua side sees nothing of this: its messages are as they were.
    */
-  private readonly sockets = new Map<string, ProbeConnection>();
+  private readonly sockets = new Map<string, Promise<Opened>>();
 
   constructor(private readonly env: WorldCallsEnv) {}
 
@@ -73,21 +73,41 @@ export class WorldCalls {
     }
   }
 
-  private async connect(worker: number, msg: LuaCall): Promise<Record<string, unknown>> {
+  /** Connect as the Lua socket asked, holding the connection for its request. */
+  private open(worker: number, msg: LuaCall | Record<string, unknown>): Promise<Opened> {
     const key = socketKey(worker, msg);
-    this.sockets.get(key)?.close();
+    this.drop(key);
+    const opened = this.env.transport.connectProbe({ ip: String(msg.ip), port: Number(msg.port), type: "tcp", path: "/", headers: [], timeoutMs: Number(msg.timeout ?? 60000), ...sentAt(msg) });
+    this.sockets.set(key, opened);
+    return opened;
+  }
+
+  private drop(key: string): void {
+    const held = this.sockets.get(key);
+    if (!held) return;
     this.sockets.delete(key);
-    const { result: r, connection } = await this.env.transport.connectProbe({ ip: String(msg.ip), port: Number(msg.port), type: "tcp", path: "/", headers: [], timeoutMs: Number(msg.timeout ?? 60000), ...sentAt(msg) });
-    if (connection) this.sockets.set(key, connection);
+    void held.then((o) => o.connection?.close());
+  }
+
+  private async connect(worker: number, msg: LuaCall): Promise<Record<string, unknown>> {
+    const { result: r } = await this.open(worker, msg);
     if (r.kind === "status") return { ok: true };
     if (r.kind === "timeout") return { err: "timeout" };
     return { err: "connection refused" };
   }
 
+  /**
+   * A connect the Lua side did not wait for: the address was among the transport's
+   * connectOutcomes, sent with the command, so the socket went on with that outcome at once.
+   * The connection is made all the same (the request goes on it), meanwhile.
+   */
+  connectAhead(worker: number, msg: Record<string, unknown>): void {
+    void this.open(worker, msg);
+  }
+
   /** End every connection still held (the run is over). */
   close(): void {
-    for (const c of this.sockets.values()) c.close();
-    this.sockets.clear();
+    for (const key of [...this.sockets.keys()]) this.drop(key);
   }
 
   private async exchange(worker: number, msg: LuaCall): Promise<Record<string, unknown>> {
@@ -102,7 +122,10 @@ export class WorldCalls {
     const key = socketKey(worker, msg);
     const held = this.sockets.get(key);
     this.sockets.delete(key);
-    const r = held ? await held.exchange(full) : await this.env.transport.probe(full);
+    const opened = held ? await held : undefined;
+    // A connect made ahead can still fail (a backend taken down meanwhile, in real time): the
+    // request then fails as on a connection the peer ended.
+    const r = opened ? (opened.connection ? await opened.connection.exchange(full) : opened.result) : await this.env.transport.probe(full);
     if (r.kind === "timeout") return { err: "timeout" };
     if (r.kind === "refused") return { err: "connection reset by peer" };
     return { data: `HTTP/1.1 ${r.status} ${REASONS[r.status] ?? "Unknown"}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n` };
@@ -125,11 +148,13 @@ export class WorldCalls {
   }
 }
 
-function socketKey(worker: number, msg: LuaCall): string {
+type Opened = Awaited<ReturnType<Transport["connectProbe"]>>;
+
+function socketKey(worker: number, msg: Record<string, unknown>): string {
   return `${worker} ${String(msg.ip)}:${String(msg.port)}`;
 }
 
 /** The worker's clock when it probed: it runs ahead of the harness's clock between wake-ups. */
-function sentAt(msg: LuaCall): { atMs?: number } {
+function sentAt(msg: Record<string, unknown>): { atMs?: number } {
   return typeof msg.at_ms === "number" ? { atMs: msg.at_ms } : {};
 }

@@ -58,6 +58,12 @@ export interface Transport {
    * `probe` answers for a TCP probe, plus the connection when it succeeded.
    */
   connectProbe(req: ProbeRequest): Promise<{ result: ProbeResult; connection?: ProbeConnection }>;
+  /**
+   * The addresses whose connect outcome is known without connecting: a backend's, by its state
+   * ("refused" while it is down, "connected" otherwise). A prober may act on it at once and
+   * leave the connect (connectProbe, which still runs) to go on meanwhile.
+   */
+  connectOutcomes(): Record<string, "connected" | "refused">;
   forward(req: ForwardRequest): Promise<ForwardResponse>;
   close(): Promise<void>;
 }

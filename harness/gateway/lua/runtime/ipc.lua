@@ -21,9 +21,36 @@ function _M.flush()
     stdout:flush()
 end
 
+-- spin-read.c's reader, loaded at boot (before any fork) and used once this process is a worker.
+local reader, reader_len, spin_us, ffi_string
+local use_reader = false
+
+-- Load the line reader at `path`; `poll_us`: how long a read polls before it sleeps.
+function _M.load_line_reader(path, poll_us)
+    local ffi = require("ffi")
+    ffi.cdef("const char *harness_read_line(int fd, long spin_us, size_t *len);")
+    reader = ffi.load(path)
+    reader_len = ffi.new("size_t[1]")
+    spin_us = poll_us
+    ffi_string = ffi.string
+end
+
+-- From now on read through the loaded reader (a forked worker: its stdin is a fresh socket, and
+-- nothing of it sits in stdio's buffer).
+function _M.use_line_reader()
+    use_reader = reader ~= nil
+end
+
+local function read_line()
+    if not use_reader then return stdin:read("*l") end
+    local p = reader.harness_read_line(0, spin_us, reader_len)
+    if p == nil then return nil end
+    return ffi_string(p, reader_len[0])
+end
+
 -- Read one line; the harness closing our stdin means "exit now".
 function _M.read()
-    local line = stdin:read("*l")
+    local line = read_line()
     if not line then
         os.exit(0)
     end

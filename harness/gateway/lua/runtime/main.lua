@@ -17,10 +17,12 @@ local ipc = require("ipc")
 local sched = require("sched")
 
 local init = ipc.read()
+if init.line_reader then ipc.load_line_reader(init.line_reader, init.poll_us or 0) end
 
 local ngx_shim = require("ngx_shim")
 ngx_shim.install(init)
 local world = require("world")
+local tcp = require("tcp")
 world.init(init)
 ngx_shim.current_request = world.current_request
 require("stubs").install(init, world)
@@ -261,6 +263,7 @@ if init.fork_server then require("master").serve(init.fork_server) end
 while true do
     local msg = ipc.read()
     if msg.now_ms then sched.set_now(msg.now_ms) end
+    if msg.connects then tcp.set_known_connects(msg.connects) end
     local h = handlers[msg.cmd]
     local ok, res
     if not h then

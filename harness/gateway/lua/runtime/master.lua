@@ -79,6 +79,7 @@ local function become_worker(name)
     C.harness_dup2(err_fd, 2)
     C.harness_close(io_fd)
     C.harness_close(err_fd)
+    require("ipc").use_line_reader()
 end
 
 -- Serve fork requests; returns only in a forked worker, whose stdio then reaches the harness.

@@ -27,7 +27,27 @@ local function wait_then(self, ms, err)
     return nil, err
 end
 
+-- Addresses whose connect outcome the harness knows ahead ("connected" or "refused"), sent
+-- with every command: a connect there tells the harness and goes on without waiting for it.
+local known_connects = {}
+
+function _M.set_known_connects(t)
+    known_connects = t
+end
+
 function Sock:connect(host, port)
+    local known = known_connects[host]
+    if known then
+        ipc.send({ ev = "connect", ip = host, port = port, timeout = self.timeouts[1], at_ms = sched.now_ms() })
+        if known ~= "connected" then
+            trace.probe(tostring(host) .. ":" .. tostring(port), "refused", false)
+            return nil, "connection refused"
+        end
+        -- Sent now, so that the harness connects while this side writes the request.
+        ipc.flush()
+        self.ip, self.port, self.connected = host, port, true
+        return 1
+    end
     local r = ipc.call({ call = "tcp", op = "connect", ip = host, port = port, timeout = self.timeouts[1],
                        at_ms = sched.now_ms() })
     local target = tostring(host) .. ":" .. tostring(port)
