@@ -20,6 +20,19 @@ function transport(result: ProbeResult): Transport & { exchanges: ProbeRequest[]
 const REQUEST = "GET /health HTTP/1.1\r\nConnection: close\r\nHost: a.test\r\n\r\n";
 const calls = (t: Transport) => new WorldCalls({ transport: t, clock: new VirtualClock(0), sharedDicts: new Map() });
 
+describe("a probe's connect", () => {
+  it("that the transport refuses to make (an address off loopback) fails that call only, and leaves nothing unhandled", async () => {
+    const t = { ...transport({ kind: "status", status: 0 }), connectProbe: () => Promise.reject(new Error("refusing to connect to 10.0.0.1: only loopback addresses are allowed")) };
+    const w = calls(t);
+    await expect(w.answer(0, { call: "tcp", op: "connect", ip: "10.0.0.1", port: 80, timeout: 1000 })).rejects.toThrow(/only loopback/);
+    // The next connect there, and the run's end, drop the failed one again.
+    await expect(w.answer(0, { call: "tcp", op: "connect", ip: "10.0.0.1", port: 80, timeout: 1000 })).rejects.toThrow(/only loopback/);
+    w.connectAhead(0, { ip: "10.0.0.1", port: 80, timeout: 1000 });
+    w.close();
+    await new Promise((r) => setTimeout(r, 10));
+  });
+});
+
 describe("a probe's connect made ahead", () => {
   it("carries the socket's request", async () => {
     const t = transport({ kind: "status", status: 0 });

@@ -32,16 +32,16 @@ import { WorldCalls } from "./world-calls.ts";
 /** The first worker's pid in log lines; worker k has BASE_PID + k. */
 const BASE_PID = 4242;
 /**
- * A command that takes longer than this (real time) means a hung worker: it is killed and the run
- * fails with its stderr. HARNESS_LUA_COMMAND_TIMEOUT_MS changes it (tests of a hang use a short one).
- */
-/**
  * How long a worker waiting for the harness polls before it sleeps (runtime/spin-read.c). The
  * harness answers most calls within a few hundred microseconds; a worker that slept would first
  * have to be woken, which on a virtual machine costs tens to hundreds of microseconds per line.
  */
 const pollUs = (): number => Math.max(0, Number(process.env.HARNESS_LUA_POLL_US ?? 1000) || 0);
 
+/**
+ * A command that takes longer than this (real time) means a hung worker: it is killed and the run
+ * fails with its stderr. HARNESS_LUA_COMMAND_TIMEOUT_MS changes it (tests of a hang use a short one).
+ */
 const COMMAND_TIMEOUT_MS = Number(process.env.HARNESS_LUA_COMMAND_TIMEOUT_MS) || 15_000;
 
 interface Slot {

@@ -78,6 +78,9 @@ export class WorldCalls {
     const key = socketKey(worker, msg);
     this.drop(key);
     const opened = this.env.transport.connectProbe({ ip: String(msg.ip), port: Number(msg.port), type: "tcp", path: "/", headers: [], timeoutMs: Number(msg.timeout ?? 60000), ...sentAt(msg) });
+    // A refusal to connect at all (an address off loopback) reaches whoever awaits it; held
+    // here, it must not also count as unhandled.
+    opened.catch(() => undefined);
     this.sockets.set(key, opened);
     return opened;
   }
@@ -86,7 +89,7 @@ export class WorldCalls {
     const held = this.sockets.get(key);
     if (!held) return;
     this.sockets.delete(key);
-    void held.then((o) => o.connection?.close());
+    void held.then((o) => o.connection?.close(), () => undefined);
   }
 
   private async connect(worker: number, msg: LuaCall): Promise<Record<string, unknown>> {
