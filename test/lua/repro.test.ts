@@ -1,6 +1,6 @@
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { runRepro } from "../../harness/cli/repro.ts";
-import { closeIdleWorkers } from "../../harness/gateway/lua/lua-worker.ts";
+import { closeIdleWorkers, LuaWorker } from "../../harness/gateway/lua/lua-worker.ts";
 import { luaUnavailable, PATCHES, SOURCES } from "../helpers/lua.ts";
 
 const skip = luaUnavailable();
@@ -24,6 +24,30 @@ describe.skipIf(skip)(`#13101 on APISIX's own Lua${skip ? ` (skipped: ${skip})` 
     expect(row("3.15.0").ran).toContain("lua-resty-healthcheck v3.2.0");
     expect(row("3.18.0").ran).toContain("lua-resty-healthcheck v3.2.2");
     expect(record.ok).toBe(true);
+  });
+
+  it("HARNESS_LUA_JIT=on runs the workers with the JIT compiler, as production does: the same verdicts and lines", async () => {
+    const started: unknown[] = [];
+    const command = LuaWorker.prototype.command;
+    const spy = vi.spyOn(LuaWorker.prototype, "command").mockImplementation(function (this: LuaWorker, cmd, payload) {
+      const reply = command.call(this, cmd, payload);
+      if (cmd === "start") void reply.then((r) => started.push((r.result as { jit?: boolean }).jit));
+      return reply;
+    });
+    const rows = async () => (await runRepro({ versions: "3.15.0,3.18.0", store: "memory", engine: lua, log: () => undefined })).results;
+    try {
+      const off = await rows();
+      process.env.HARNESS_LUA_JIT = "on";
+      const on = await rows();
+      expect(started).toEqual([false, false, true, true]);
+      expect(on.map((r) => r.ran)).toEqual(off.map((r) => r.ran.replace("JIT off", "JIT on")));
+      const strip = (r: (typeof on)[number]) => ({ verdict: r.verdict, failures: r.failures, line: r.firstErrorLine });
+      expect(on.map(strip)).toEqual(off.map(strip));
+      expect(off[0]!.ran).toContain("JIT off");
+    } finally {
+      delete process.env.HARNESS_LUA_JIT;
+      spy.mockRestore();
+    }
   });
 
   it("the upstream fixes applied to 3.16.0 end the crash loop; a patched version is not judged against a release", async () => {

@@ -39,6 +39,15 @@ const BASE_PID = 4242;
 const pollUs = (): number => Math.max(0, Number(process.env.HARNESS_LUA_POLL_US ?? 1000) || 0);
 
 /**
+ * Whether workers run with LuaJIT's JIT compiler ("on", as in production) or on its interpreter
+ * alone ("off", the default). The JIT changes no result, only speed, and a run is too short to win
+ * back what recording traces costs (about 2 ms of a 15 ms #13101 run, measured in one process,
+ * runs interleaved); nor can anything a worker inherits then move its heap through the JIT's hot
+ * counters (Determinism in the README). HARNESS_LUA_JIT=on turns it on.
+ */
+export const jitMode = (): "on" | "off" => (process.env.HARNESS_LUA_JIT === "on" ? "on" : "off");
+
+/**
  * A command that takes longer than this (real time) means a hung worker: it is killed and the run
  * fails with its stderr. HARNESS_LUA_COMMAND_TIMEOUT_MS changes it (tests of a hang use a short one).
  */
@@ -94,7 +103,7 @@ export class LuaEngine implements Engine {
   get description(): string {
     const hc = `lua-resty-healthcheck ${this.tree.healthcheck.version}`;
     const order = this.env.order === "sorted" ? "tables walked in key order" : `hash seed ${this.runtime.preload ? this.env.seed : "unseeded"}`;
-    return `lua ${this.tree.name} (${this.tree.origin}; ${hc}; ${this.env.workers} worker(s); ${order})`;
+    return `lua ${this.tree.name} (${this.tree.origin}; ${hc}; ${this.env.workers} worker(s); ${order}; JIT ${jitMode()})`;
   }
 
   private argv(stage: LuaStage): string[] {
@@ -125,6 +134,7 @@ export class LuaEngine implements Engine {
         worker_count: this.env.workers,
         pid,
         log_level: this.env.logLevel,
+        jit: jitMode(),
         ...(this.runtime.lineReader ? { line_reader: this.runtime.lineReader, poll_us: pollUs() } : {}),
       };
       const worker = takeWorker({ argv: this.argv(stage), env: this.spawnEnv(), cwd: stage.cwd, commandTimeoutMs: COMMAND_TIMEOUT_MS, init: boot });

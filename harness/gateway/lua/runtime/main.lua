@@ -112,7 +112,7 @@ function handlers.start(msg)
     math.randomseed(msg.seed or 1)
     require("apisix.core.utils").set_resolver({ "127.0.0.1" })
     require("apisix.healthcheck_manager").init_worker()
-    return { loaded = true }
+    return { loaded = true, jit = jit.status() }
 end
 
 function handlers.config(msg)
@@ -258,7 +258,7 @@ function handlers.health(msg)
 end
 
 -- Forked from the master (the harness's usual way): the boot above is done once per master.
-if init.fork_server then require("master").serve(init.fork_server) end
+if init.fork_server then require("master").serve(init.fork_server, init.jit == "on") end
 
 while true do
     local msg = ipc.read()

@@ -83,7 +83,8 @@ local function become_worker(name)
 end
 
 -- Serve fork requests; returns only in a forked worker, whose stdio then reaches the harness.
-function _M.serve(name)
+-- `jit_on`: whether a worker turns the JIT compiler back on (else it runs on the interpreter).
+function _M.serve(name, jit_on)
     local req = ffi.new("int32_t[2]")
     local rep = ffi.new("int32_t[2]")
     local status = ffi.new("int[1]")
@@ -96,8 +97,8 @@ function _M.serve(name)
     -- by bytecode address), which changes when a worker's traces are recorded. jit.off(loop)
     -- alone still counts until the loop first turns hot, so the third worker forked from a
     -- master recorded its traces at other times than the first two, and put the same run's
-    -- tables at other addresses. With the JIT off, the interpreter counts nothing; each worker
-    -- turns it back on, from the state the boot left.
+    -- tables at other addresses. With the JIT off, the interpreter counts nothing; a worker
+    -- turns it back on (HARNESS_LUA_JIT=on), from the state the boot left, or keeps it off.
     local function loop()
         while true do
             if read(0, req, 8) ~= 8 then os.exit(0) end
@@ -123,7 +124,7 @@ function _M.serve(name)
     jit.off()
     loop()
     if child then
-        jit.on()
+        if jit_on then jit.on() end
         become_worker(name)
     end
 end
