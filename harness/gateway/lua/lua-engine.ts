@@ -45,7 +45,7 @@ const pollUs = (): number => Math.max(0, Number(process.env.HARNESS_LUA_POLL_US 
  * runs interleaved); nor can anything a worker inherits then move its heap through the JIT's hot
  * counters (Determinism in the README). HARNESS_LUA_JIT=on turns it on.
  */
-export const jitMode = (): "on" | "off" => (process.env.HARNESS_LUA_JIT === "on" ? "on" : "off");
+const jitMode = (): "on" | "off" => (process.env.HARNESS_LUA_JIT === "on" ? "on" : "off");
 
 /**
  * A command that takes longer than this (real time) means a hung worker: it is killed and the run
