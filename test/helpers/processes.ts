@@ -63,9 +63,9 @@ export function alive(pid: number): boolean {
 }
 
 /** Every living descendant of a process: children, grandchildren, ... with their command names. */
-export function descendants(pid: number): { pid: number; comm: string; cmdline: string }[] {
+export function descendants(pid: number): { pid: number; ppid: number; comm: string; cmdline: string }[] {
   const stats = allStats().filter((s) => s.state !== "Z");
-  const out: { pid: number; comm: string; cmdline: string }[] = [];
+  const out: { pid: number; ppid: number; comm: string; cmdline: string }[] = [];
   const walk = (parent: number): void => {
     for (const s of stats.filter((x) => x.ppid === parent)) {
       let cmdline = "";
@@ -74,7 +74,7 @@ export function descendants(pid: number): { pid: number; comm: string; cmdline: 
       } catch {
         // gone meanwhile
       }
-      out.push({ pid: s.pid, comm: s.comm, cmdline });
+      out.push({ pid: s.pid, ppid: s.ppid, comm: s.comm, cmdline });
       walk(s.pid);
     }
   };

@@ -5,6 +5,7 @@ import { LoopbackBackends } from "../../harness/backends/pool.ts";
 import { closeIdleWorkers, LuaWorker, type CommandReply } from "../../harness/gateway/lua/lua-worker.ts";
 import { WorldCalls } from "../../harness/gateway/lua/world-calls.ts";
 import { logTexts, luaTarget, luaUnavailable } from "../helpers/lua.ts";
+import { descendants } from "../helpers/processes.ts";
 
 /**
  * What the worker's line reader (runtime/spin-read.c) and the connects made ahead change: how
@@ -76,10 +77,15 @@ describe.skipIf(skip)(`the lua engine's round trips${skip ? ` (skipped: ${skip})
   });
 
   it("a worker that sleeps instead of polling logs the same", async () => {
+    // The poll time is in the boot message, so each setting has a master (a LuaJIT child of this process) of its own.
+    const masters = () => descendants(process.pid).filter((p) => p.ppid === process.pid && p.comm === "luajit").length;
+    await closeIdleWorkers();
     const polled = await checkedRun();
+    expect(masters()).toBe(1);
     vi.restoreAllMocks();
     process.env.HARNESS_LUA_POLL_US = "0";
     const slept = await checkedRun();
+    expect(masters()).toBe(2);
     expect(slept.log).toEqual(polled.log);
   });
 

@@ -54,7 +54,7 @@ export class WorldCalls {
    * The shim sends a socket's request right after its connect (no other coroutine runs between),
    * so the next exchange of that worker to that address is this connection's; a connect that is
    * not followed by one (a TCP check) is ended by the next connect there, or when the run ends.
-   * The Lua side sees nothing of this: its messages are as they were.
+   * A connect made ahead (connectAhead) is held here the same way.
    */
   private readonly sockets = new Map<string, Promise<Opened>>();
 
@@ -74,7 +74,7 @@ export class WorldCalls {
   }
 
   /** Connect as the Lua socket asked, holding the connection for its request. */
-  private open(worker: number, msg: LuaCall | Record<string, unknown>): Promise<Opened> {
+  private open(worker: number, msg: Record<string, unknown>): Promise<Opened> {
     const key = socketKey(worker, msg);
     this.drop(key);
     const opened = this.env.transport.connectProbe({ ip: String(msg.ip), port: Number(msg.port), type: "tcp", path: "/", headers: [], timeoutMs: Number(msg.timeout ?? 60000), ...sentAt(msg) });
