@@ -3,6 +3,7 @@
 -- host table, the data-plane request in flight, and the bridges into the harness (JSON Schema,
 -- events between workers).
 local ipc = require("ipc")
+local config_json = require("config_json")
 local sched = require("sched")
 
 local W = {}
@@ -10,7 +11,6 @@ local W = {}
 local opts
 local stores = {}              -- "/routes" -> store
 local request_state            -- the data-plane request being handled, if any
-local dkjson                   -- decodes config values keeping empty arrays as arrays
 
 function W.init(o)
     opts = o
@@ -56,15 +56,8 @@ W.config_side = {
     new = function(key) return store_for(key) end,
 }
 
-local function array_mt()
-    return require("cjson.safe").array_mt
-end
-
 local function decode_value(text)
-    dkjson = dkjson or require("dkjson")
-    local v, _, err = dkjson.decode(text, 1, ipc.null, nil, array_mt())
-    if err then return nil, err end
-    return v
+    return config_json.decode(text, require("cjson.safe").array_mt, ipc.null)
 end
 
 -- The plugins whose check_schema runs when a config item arrives (the others are not loaded).
