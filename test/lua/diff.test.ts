@@ -104,16 +104,16 @@ describe.skipIf(skip)(`the model against APISIX's own Lua${skip ? ` (skipped: ${
   }, 60_000);
 
   it("props --diff: a sequence that disagrees by pairs() order is chance, a sabotaged model stays DIFFER", async () => {
-    // Sequence 6 of seed 1 on 3.15.0 crashes the working-pool timer on both engines, at the
-    // other broken entry first (measured with `props --diff --runs 7 --seed 1 --version 3.15.0`;
+    // Sequence 5 of seed 1 on 3.15.0 crashes the working-pool timer on both engines, at the
+    // other broken entry first (measured with `props --diff --runs 6 --seed 1 --version 3.15.0`;
     // which sequence it is moves with the workers' heap: see Determinism in the README).
     const lua = luaVersions(["3.15.0"], SOURCES)[0]!;
     const real = getProfile("3.15.0");
-    const honest = await diffLifecycle({ model: modelVersion(real), lua, sequences: 7, seed: 1 });
-    expect(honest.disagreements.map((d) => [d.index, d.chance])).toEqual([[6, PAIRS_ORDER_CHANCE]]);
+    const honest = await diffLifecycle({ model: modelVersion(real), lua, sequences: 6, seed: 1 });
+    expect(honest.disagreements.map((d) => [d.index, d.chance])).toEqual([[5, PAIRS_ORDER_CHANCE]]);
     expect(honest.differ).toBe(0);
     const wrong = modelVersion({ ...real, manager: { ...real.manager, lines: { ...real.manager.lines, workingIndex: 243 } } });
-    const sabotaged = await diffLifecycle({ model: wrong, lua, sequences: 7, seed: 1 });
+    const sabotaged = await diffLifecycle({ model: wrong, lua, sequences: 6, seed: 1 });
     expect(sabotaged.rechecked).toBe(true);
     expect(sabotaged.differ).toBeGreaterThan(0);
     expect(sabotaged.disagreements.filter((d) => !d.chance).map((d) => d.first)).toContainEqual(expect.stringMatching(/healthcheck_manager\.lua:243: /));

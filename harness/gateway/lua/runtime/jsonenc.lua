@@ -4,15 +4,19 @@
 local cjson = require("cjson")
 
 local type, pairs, tostring, getmetatable = type, pairs, tostring, getmetatable
-local concat, format = table.concat, string.format
+local concat, format, find, gsub = table.concat, string.format, string.find, string.gsub
 
 local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
                   ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 
+local function escape(c)
+    return escapes[c] or format("\\u%04x", c:byte())
+end
+
+-- Most strings need no escape: finding none is cheaper than a gsub that replaces none.
 local function quote(s)
-    return '"' .. s:gsub('[%c"\\]', function(c)
-        return escapes[c] or format("\\u%04x", c:byte())
-    end) .. '"'
+    if not find(s, '[%c"\\]') then return '"' .. s .. '"' end
+    return '"' .. gsub(s, '[%c"\\]', escape) .. '"'
 end
 
 local encode
@@ -28,52 +32,58 @@ local function array_length(t)
     return n
 end
 
-function encode(v, out)
+-- The pieces of the text being built, and how many: a count is cheaper than #out per piece.
+local out, n
+
+function encode(v)
     local t = type(v)
     if t == "string" then
-        out[#out + 1] = quote(v)
+        n = n + 1; out[n] = quote(v)
     elseif t == "number" then
+        n = n + 1
         if v ~= v or v == math.huge or v == -math.huge then
-            out[#out + 1] = "null"
+            out[n] = "null"
         elseif v == math.floor(v) and v > -1e15 and v < 1e15 then
-            out[#out + 1] = format("%d", v)
+            out[n] = format("%d", v)
         else
-            out[#out + 1] = format("%.17g", v)
+            out[n] = format("%.17g", v)
         end
     elseif t == "boolean" then
-        out[#out + 1] = tostring(v)
+        n = n + 1; out[n] = tostring(v)
     elseif t == "table" then
-        local n = array_length(v)
+        local len = array_length(v)
         local array_mt = cjson.array_mt
-        if n or (array_mt and getmetatable(v) == array_mt) then
-            out[#out + 1] = "["
-            for i = 1, n or 0 do
-                if i > 1 then out[#out + 1] = "," end
-                encode(v[i], out)
+        if len or (array_mt and getmetatable(v) == array_mt) then
+            n = n + 1; out[n] = "["
+            for i = 1, len or 0 do
+                if i > 1 then n = n + 1; out[n] = "," end
+                encode(v[i])
             end
-            out[#out + 1] = "]"
+            n = n + 1; out[n] = "]"
         else
-            out[#out + 1] = "{"
+            n = n + 1; out[n] = "{"
             local first = true
             for k, val in pairs(v) do
                 local kt = type(k)
                 if (kt == "string" or kt == "number") and type(val) ~= "function" and type(val) ~= "userdata" or val == cjson.null then
-                    if not first then out[#out + 1] = "," end
+                    if not first then n = n + 1; out[n] = "," end
                     first = false
-                    out[#out + 1] = quote(tostring(k))
-                    out[#out + 1] = ":"
-                    encode(val, out)
+                    n = n + 1; out[n] = quote(tostring(k))
+                    n = n + 1; out[n] = ":"
+                    encode(val)
                 end
             end
-            out[#out + 1] = "}"
+            n = n + 1; out[n] = "}"
         end
     else
-        out[#out + 1] = "null"
+        n = n + 1; out[n] = "null"
     end
 end
 
 return function(v)
-    local out = {}
-    encode(v, out)
-    return concat(out)
+    out, n = {}, 0
+    encode(v)
+    local text = concat(out, "", 1, n)
+    out = nil
+    return text
 end
