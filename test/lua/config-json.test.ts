@@ -65,6 +65,7 @@ const FAST = [
 const SLOW = [
   JSON.stringify({ nodes: [], upstream: { nodes: {} } }),
   '{"a": [ ], "b": [[]]}',
+  '{"a": [\n], "b": [\t\r]}',
   JSON.stringify({ pattern: "[]", regex: "a[ ]b" }),
   '{"a": NaN}',
   '{"a": 0x10}',
