@@ -3,7 +3,7 @@
  * bench/RESULTS.md.
  *
  *   npm run bench -- [--rounds 5] [--seeds 20] [--baseline <git ref>] [--flakes 50] [--write]
- *   npm run bench -- --only html|lua|flakes|processes [--rounds 5] [--flakes 50] [--baseline <git ref>] [--write]
+ *   npm run bench -- --only html|lua|flakes|processes|etcd [--rounds 5] [--flakes 50] [--baseline <git ref>] [--write]
  *     (only that part; --write replaces its section; processes = part 1's wall times alone)
  *
  * 1. Whole processes, as a user runs them: `node -e 0`, `harness --help`, a bad-usage exit,
@@ -24,6 +24,8 @@
  *    runs that failed, scenario x version pairs whose outcome changed between iterations
  *    (target: 0 of both), and iterations that left an etcd or a temp dir (issue 9). --flakes 0
  *    leaves it out of the full run.
+ * 8. What real etcd costs `harness run`: etcd's and the client's CPU per call, the calls per
+ *    catalogue run, and the run's CPU time as a process on real etcd and on the in-memory store.
  * The targets of each measurement (issues 4 and 11) are in the tables, with whether they are met.
  */
 import { execFileSync } from "node:child_process";
@@ -35,16 +37,18 @@ import { checkLifecycle } from "../harness/props/lifecycle/run.ts";
 import { benchFlakes, flakeTable } from "./flake-bench.ts";
 import { benchHtml, htmlTable } from "./html-bench.ts";
 import { baselineTree, caNote, commands, peakRssMiB, ROOT, timeCommands, type Command, type Tree, type WallTimes } from "./processes.ts";
+import { benchEtcd, etcdTable } from "./etcd-bench.ts";
 import { benchLua, luaTable } from "./lua-bench.ts";
 import { benchRepro, reproTable } from "./repro-bench.ts";
 import { fmtMs, max, median } from "./stats.ts";
 
 const USAGE = `usage: npm run bench -- [--rounds N] [--seeds N] [--baseline <git ref>] [--flakes N] [--write]
-       npm run bench -- --only html|lua|flakes|processes [--rounds N] [--flakes N] [--baseline <git ref>] [--write]
+       npm run bench -- --only html|lua|flakes|processes|etcd [--rounds N] [--flakes N] [--baseline <git ref>] [--write]
 
 Prints medians and ratios on stderr; --write also writes bench/RESULTS.md (with --only, its section).
 --only processes: the wall times of part 1 alone (node -e 0, --help, a bad usage, repro on real etcd and on
-memory, run scenarios/ --versions all), with --baseline before/after ratios.`;
+memory, run scenarios/ --versions all), with --baseline before/after ratios.
+--only etcd: what real etcd costs a run (CPU per call, calls per run, the run's CPU on etcd and on memory).`;
 let parsed: ReturnType<typeof parseBenchArgs>;
 function parseBenchArgs() {
   return parseArgs({
@@ -104,6 +108,7 @@ const PARTS: Record<string, { heading: string; table: () => Promise<string>; arg
   },
   flakes: { heading: "The scenario catalogue run ", table: async () => flakeTable(await benchFlakes(FLAKES, "inproc", "everything", log)), args: `--flakes ${FLAKES}` },
   processes: { heading: "Start-up and run wall times, ", table: processesTable, args: `--rounds ${ROUNDS}${BASELINE ? ` --baseline ${BASELINE}` : ""}` },
+  etcd: { heading: "What real etcd costs ", table: async () => etcdTable(await benchEtcd(ROUNDS, log)) },
 };
 
 /** Part 1's wall times alone (no peak memory, no lifecycle rates), with --baseline before/after ratios. */
@@ -299,6 +304,7 @@ const findTable = [
   `Crash found: ${crashKinds}.`,
 ].join("\n");
 
+const etcd = await PARTS.etcd!.table();
 const html = await PARTS.html!.table();
 const lua = await PARTS.lua!.table();
 /** With --flakes 0 the file keeps the flake section it had (with its own "Measured with" line). */
@@ -316,6 +322,8 @@ const text = [
   `Measured with \`${command}\` on ${new Date().toISOString().slice(0, 10)}: ${machine} at the start, ${loadavg().map((x) => x.toFixed(2)).join(" ")} at the end (other work shares this 2-core machine).`,
   "",
   processTable,
+  "",
+  etcd,
   "",
   seqTable,
   "",
