@@ -23,6 +23,8 @@ export interface LuaAB {
   label: string;
   before: number[];
   after: number[];
+  /** Per round: the calibration taken just before it, and each tree's median. */
+  rounds: { calibrationMs: number; before: number; after: number }[];
 }
 
 export interface LuaBench {
@@ -59,9 +61,9 @@ function catalogue(out: string): Promise<{ ms: number; summary: string }> {
  */
 const CALIBRATION = "local t = {} for i = 1, 2e6 do local k = i % 1000 + 1 t[k] = (t[k] or 0) + i end local s = {} for i = 1, 2e5 do s[#s + 1] = tostring(i) .. 'x' end";
 
-function calibrate(): number[] {
+function calibrate(times = 9): number[] {
   const { luajit } = luaRuntime();
-  return Array.from({ length: 9 }, () => {
+  return Array.from({ length: times }, () => {
     const t0 = performance.now();
     const res = spawnSync(luajit, ["-e", CALIBRATION], { stdio: "ignore" });
     if (res.status !== 0) throw new Error(`luajit calibration failed: ${res.error?.message ?? `exit ${res.status}`}`);
@@ -91,11 +93,19 @@ export async function benchLua(rounds: number, out: string, log: (s: string) => 
   if (baseline) {
     // A process per tree and round, alternating which tree goes first.
     const here: Tree = { label: "this tree", dir: ROOT };
-    const ab: LuaAB = { label: baseline.label, before: [], after: [] };
+    const ab: LuaAB = { label: baseline.label, before: [], after: [], rounds: [] };
     try {
       for (let i = 0; i < rounds; i++) {
-        for (const t of i % 2 === 0 ? [baseline, here] : [here, baseline]) (t === here ? ab.after : ab.before).push(...runTimesIn(t, runs));
-        log(`lua 3.15.0 against ${baseline.label}, round ${i + 1}/${rounds}: before ${fmtMs(median(ab.before))}, after ${fmtMs(median(ab.after))}`);
+        // The machine's speed moves between rounds (by 1.5x on the VM this was written on).
+        const calibrationMs = median(calibrate(3));
+        const round = { calibrationMs, before: 0, after: 0 };
+        for (const t of i % 2 === 0 ? [baseline, here] : [here, baseline]) {
+          const ms = runTimesIn(t, runs);
+          (t === here ? ab.after : ab.before).push(...ms);
+          round[t === here ? "after" : "before"] = median(ms);
+        }
+        ab.rounds.push(round);
+        log(`lua 3.15.0 against ${baseline.label}, round ${i + 1}/${rounds} (calibration ${fmtMs(calibrationMs)}): before ${fmtMs(round.before)}, after ${fmtMs(round.after)}`);
       }
       r.ab = ab;
     } catch (e) {
@@ -124,5 +134,15 @@ export function luaTable(r: LuaBench): string {
     `| \`harness run scenarios/ --engine lua --versions all\` (real etcd) | ${fmtMs(median(r.catalogueMs))} | ${fmtMs(max(r.catalogueMs))} | ≤ 10 s | ${yes(median(r.catalogueMs) <= 10_000)} |`,
     "",
     `The catalogue's own result: ${r.catalogueSummary}.`,
+    ...(r.ab
+      ? [
+          "",
+          `The alternating runs round by round, each after a calibration of its own (3 times): the machine's speed at that moment, and each tree's median of ${r.runs} runs.`,
+          "",
+          `| round | calibration | ${r.ab.label} | this tree |`,
+          "| --- | --- | --- | --- |",
+          ...r.ab.rounds.map((x, i) => `| ${i + 1} | ${fmtMs(x.calibrationMs)} | ${fmtMs(x.before)} | ${fmtMs(x.after)} |`),
+        ]
+      : []),
   ].join("\n");
 }
