@@ -13,7 +13,7 @@ import { GatewayClient, prefixRange, toBase64, type WatchStream } from "../harne
 import { startLocalEtcd } from "../harness/etcd/local-etcd.ts";
 import { acquireStore, storePerRun } from "../harness/etcd/provision.ts";
 import { modelVersion } from "../harness/gateway/model-engine.ts";
-import { PROFILES } from "../harness/gateway/versions/index.ts";
+import { RELEASES } from "../harness/gateway/versions/index.ts";
 import { loadScenario } from "../harness/runner/load.ts";
 import { findScenarioFiles } from "../harness/runner/scenario-files.ts";
 import { runSuite } from "../harness/runner/suite.ts";
@@ -42,7 +42,6 @@ export interface EtcdCosts {
 const CALLS_PER_ROUND = 200;
 /** How long etcd is left idle per round (its CPU is counted in clock ticks of 10 ms). */
 const IDLE_MS = 2000;
-const RELEASES = ["3.15.0", "3.16.0", "3.17.0", "3.18.0"];
 
 /** CPU ms a process has used (utime + stime from /proc; clock ticks of 10 ms). */
 function cpuMsOf(pid: number): number {
@@ -123,7 +122,7 @@ async function callsPerRun(): Promise<Pick<EtcdCosts, "callsPerRun" | "runs">> {
   try {
     if (store.source === "memory") throw new Error("no etcd to count calls against");
     const scenarios = findScenarioFiles([join(ROOT, "scenarios")]).map(loadScenario);
-    const versions = PROFILES.filter((p) => RELEASES.includes(p.name)).map(modelVersion);
+    const versions = RELEASES.map(modelVersion);
     const suite = await runSuite({ scenarios, versions, factory: new InprocFactory(storePerRun(store), "etcd"), seed: 1 });
     if (!suite.ok) throw new Error("the catalogue failed while its etcd calls were counted");
     const runs = suite.runs.length;

@@ -56,8 +56,9 @@ function catalogue(out: string): Promise<{ ms: number; summary: string }> {
 }
 
 /**
- * The same CPU-bound LuaJIT work (table stores and string building), nine times, each in a process
- * of its own: the machine's speed at the time of the bench, so figures of different days compare.
+ * The same CPU-bound LuaJIT work (table stores and string building), `times` times (nine unless
+ * told), each in a process of its own: the machine's speed at that moment, so figures taken at
+ * different moments compare.
  */
 const CALIBRATION = "local t = {} for i = 1, 2e6 do local k = i % 1000 + 1 t[k] = (t[k] or 0) + i end local s = {} for i = 1, 2e5 do s[#s + 1] = tostring(i) .. 'x' end";
 
